@@ -1,0 +1,30 @@
+import { Capability, K8s, Log } from "pepr";
+import { PodIndexApp } from "../src/app";
+import { podFeed } from "../src/feed/kfc-feed";
+import { PodIndex } from "../src/kinds/podindex";
+
+/**
+ * The only file that knows Pepr's DSL: it hands PodIndex events to the app. Pods do not come
+ * through a Pepr binding (each binding opens its own list+watch and none receives every event
+ * type); they come through the app's single pod feed.
+ */
+export const podIndexApp = new PodIndexApp({
+  log: Log,
+  podFeed,
+  listPodIndexes: async () => (await K8s(PodIndex).Get()).items,
+});
+
+export const PodIndexCapability = new Capability({
+  name: "podindex",
+  description: "Indexes pods by IP and UID for the PodIndex objects in the cluster",
+});
+
+const { When } = PodIndexCapability;
+
+When(PodIndex)
+  .IsCreatedOrUpdated()
+  .Reconcile((pi) => podIndexApp.applyPodIndex(pi));
+
+When(PodIndex)
+  .IsDeleted()
+  .Watch((pi) => podIndexApp.removePodIndex(pi));

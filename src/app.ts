@@ -1,0 +1,128 @@
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { PodCache } from "./cache/pod-cache";
+import type { PodLike } from "./cache/pod-record";
+import type { Config } from "./config";
+import type { ObjectFeed } from "./feed/object-feed";
+import { buildServer } from "./http/server";
+import type { PodIndex } from "./kinds/podindex";
+import { PodLookup } from "./lookup";
+import { Readiness } from "./readiness";
+import { SpecError } from "./views/selector";
+import { PodIndexView } from "./views/view";
+import { ViewSet } from "./views/view-set";
+
+export interface AppDeps {
+  log: Logger;
+  /** a fresh pod feed each time the pod stream (re)starts */
+  podFeed: () => ObjectFeed<PodLike>;
+  /** one full list of PodIndex objects (the startup seed and the periodic safety resync) */
+  listPodIndexes: () => Promise<PodIndex[]>;
+}
+
+/**
+ * The running podindex: one pod cache, the views (one per PodIndex) over it, and the lookup server.
+ * Bindings hand it PodIndex events; its pod feed hands the cache pod events. Constructing it
+ * starts nothing (so `pepr build` can import it); start() does.
+ */
+export class PodIndexApp {
+  readonly views = new ViewSet();
+  readonly cache = new PodCache({ keepAnnotation: (key) => this.views.annotationKeys().has(key) });
+  readonly readiness = new Readiness(["pods", "podindexes"]);
+  readonly lookup = new PodLookup(this.cache, this.views, this.readiness);
+  #feed: ObjectFeed<PodLike> | undefined;
+  #server: FastifyInstance | undefined;
+  #resync: NodeJS.Timeout | undefined;
+
+  constructor(private readonly deps: AppDeps) {}
+
+  /** A PodIndex was created or changed: (re)build its view. Invalid specs stop serving it. */
+  applyPodIndex(pi: PodIndex): void {
+    const name = pi.metadata?.name;
+    if (!name) return;
+    const current = this.views.get(name);
+    // Status writes and resyncs deliver the same generation again: nothing to do.
+    if (current && current.generation === (pi.metadata?.generation ?? 0)) return;
+    const knownKeys = this.views.annotationKeys();
+    try {
+      this.views.set(PodIndexView.fromResource(pi));
+      this.deps.log.info({ podindex: name, generation: pi.metadata?.generation }, "PodIndex applied");
+    } catch (err) {
+      if (!(err instanceof SpecError)) throw err;
+      this.views.delete(name);
+      this.deps.log.error({ podindex: name, reason: err.reason, err: err.message }, "PodIndex spec is invalid; not serving it");
+      return;
+    }
+    const added = [...this.views.annotationKeys()].filter((k) => !knownKeys.has(k));
+    if (added.length > 0 && this.#feed) {
+      this.deps.log.info({ podindex: name, annotations: added }, "new annotation keys exposed: re-reading pods");
+      void this.#restartPodFeed();
+    }
+  }
+
+  removePodIndex(pi: PodIndex): void {
+    const name = pi.metadata?.name;
+    if (name && this.views.delete(name)) this.deps.log.info({ podindex: name }, "PodIndex removed");
+  }
+
+  /** Replace the whole set of PodIndexes with a fresh list (views for vanished objects go). */
+  syncPodIndexes(items: PodIndex[]): void {
+    const names = new Set(items.map((pi) => pi.metadata?.name));
+    for (const view of this.views.list()) if (!names.has(view.name)) this.views.delete(view.name);
+    for (const pi of items) this.applyPodIndex(pi);
+  }
+
+  async start(cfg: Pick<Config, "port" | "host" | "resyncSeconds">): Promise<{ port: number }> {
+    this.#server = buildServer({
+      lookup: this.lookup,
+      readiness: this.readiness,
+      podCount: () => this.cache.size,
+      logger: this.deps.log,
+    });
+    const address = await this.#server.listen({ port: cfg.port, host: cfg.host });
+    this.deps.log.info({ address }, "podindex lookup server listening");
+    await this.#resyncPodIndexes();
+    this.#resync = setInterval(() => void this.#resyncPodIndexes(), cfg.resyncSeconds * 1000);
+    this.#startPodFeed(() => this.readiness.markSynced("pods"));
+    const addr = this.#server.server.address();
+    return { port: typeof addr === "object" && addr ? addr.port : cfg.port };
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#resync);
+    this.#feed?.stop();
+    this.#feed = undefined;
+    await this.#server?.close();
+  }
+
+  #startPodFeed(onSynced: () => void): void {
+    const feed = this.deps.podFeed();
+    this.#feed = feed;
+    feed
+      .start({
+        onEvent: (phase, pod) => (phase === "DELETED" ? this.cache.remove(pod) : this.cache.upsert(pod)),
+        onSynced,
+        onError: (err) => this.deps.log.warn({ err }, "pod watch failed; it relists and resumes by itself"),
+      })
+      .catch((err) => this.deps.log.error({ err }, "pod watch could not start"));
+  }
+
+  /** Re-read every pod (e.g. to pick up newly exposed annotations); lookups keep answering meanwhile. */
+  async #restartPodFeed(): Promise<void> {
+    this.#feed?.stop();
+    this.cache.beginResync();
+    this.#startPodFeed(() => {
+      const gone = this.cache.endResync();
+      this.deps.log.info({ removed: gone.length }, "pods re-read");
+    });
+  }
+
+  async #resyncPodIndexes(): Promise<void> {
+    try {
+      this.syncPodIndexes(await this.deps.listPodIndexes());
+      this.readiness.markSynced("podindexes");
+    } catch (err) {
+      this.deps.log.warn({ err }, "listing PodIndexes failed; retrying at the next resync");
+    }
+  }
+}

@@ -1,0 +1,23 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "./config";
+
+describe("loadConfig", () => {
+  it("defaults to port 8080 on all interfaces", () => {
+    expect(loadConfig({})).toEqual({ port: 8080, host: "0.0.0.0", resyncSeconds: 300, logLevel: "info" });
+  });
+
+  it("reads PORT, HOST, PODINDEX_RESYNC_SECONDS and LOG_LEVEL", () => {
+    const cfg = loadConfig({ PORT: "9090", HOST: "127.0.0.1", PODINDEX_RESYNC_SECONDS: "30", LOG_LEVEL: "DEBUG" });
+    expect(cfg).toEqual({ port: 9090, host: "127.0.0.1", resyncSeconds: 30, logLevel: "debug" });
+  });
+
+  it.each([
+    [{ PORT: "80a" }, /PORT must be a whole number/],
+    [{ PORT: "70000" }, /PORT must be between 0 and 65535/],
+    [{ PODINDEX_RESYNC_SECONDS: "0" }, /PODINDEX_RESYNC_SECONDS must be between 1/],
+    [{ LOG_LEVEL: "loud" }, /LOG_LEVEL must be one of/],
+  ])("rejects %j with a clear message", (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});

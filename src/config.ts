@@ -1,0 +1,37 @@
+/** Environment → validated, typed configuration. */
+export interface Config {
+  /** HTTP port of the lookup server (PORT, default 8080; 0 picks a free port) */
+  port: number;
+  /** listen address (HOST, default 0.0.0.0) */
+  host: string;
+  /** seconds between full re-lists of PodIndex objects, a safety net for missed events (PODINDEX_RESYNC_SECONDS, default 300) */
+  resyncSeconds: number;
+  /** pino level (LOG_LEVEL, default info), the variable Pepr reads too */
+  logLevel: string;
+}
+
+export class ConfigError extends Error {}
+
+const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const logLevel = (env.LOG_LEVEL ?? "info").toLowerCase();
+  if (!LEVELS.includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LEVELS.join(", ")}, got "${env.LOG_LEVEL}"`);
+  }
+  return {
+    port: integer(env, "PORT", 8080, 0, 65535),
+    host: env.HOST || "0.0.0.0",
+    resyncSeconds: integer(env, "PODINDEX_RESYNC_SECONDS", 300, 1, 86_400),
+    logLevel,
+  };
+}

@@ -1,0 +1,20 @@
+/**
+ * What feeds the cache: one list+watch stream of one kind. Everything the cache learns about the
+ * cluster arrives through this interface, so the watch path can be tuned or replaced (for example
+ * by a paged, streaming list) without touching the cache, the views or the routes.
+ */
+export type FeedPhase = "ADDED" | "MODIFIED" | "DELETED";
+
+export interface FeedHandlers<T> {
+  /** one object changed; called synchronously and in stream order */
+  onEvent(phase: FeedPhase, obj: T): void;
+  /** the initial list has been delivered through onEvent and the watch is connected (once per start) */
+  onSynced(): void;
+  /** the stream failed; the feed retries on its own (relisting), this is for logs, metrics and conditions */
+  onError(err: unknown): void;
+}
+
+export interface ObjectFeed<T> {
+  start(handlers: FeedHandlers<T>): Promise<void>;
+  stop(): void;
+}

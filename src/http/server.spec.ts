@@ -1,0 +1,242 @@
+import type { FastifyInstance } from "fastify";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { makePod } from "../../test/support/pods";
+import { PodCache } from "../cache/pod-cache";
+import { PodIndex } from "../kinds/podindex";
+import { PodLookup } from "../lookup";
+import { Readiness } from "../readiness";
+import { PodIndexView } from "../views/view";
+import { ViewSet } from "../views/view-set";
+import { buildServer } from "./server";
+
+function podIndex(name: string, spec: PodIndex["spec"]): PodIndex {
+  return Object.assign(new PodIndex(), { metadata: { name, generation: 1 }, spec });
+}
+
+describe("lookup server", () => {
+  let views: ViewSet;
+  let cache: PodCache;
+  let readiness: Readiness;
+  let app: FastifyInstance;
+
+  const get = async (url: string) => {
+    const res = await app.inject({ method: "GET", url });
+    return { status: res.statusCode, body: res.json() };
+  };
+
+  beforeEach(() => {
+    views = new ViewSet();
+    views.set(PodIndexView.fromResource(podIndex("apps", { namespaces: ["apps"], expose: { labels: ["app"], annotations: ["team"] } })));
+    views.set(PodIndexView.fromResource(podIndex("fn", { namespaces: ["functions"] })));
+    cache = new PodCache({ keepAnnotation: (k) => views.annotationKeys().has(k) });
+    readiness = new Readiness(["pods", "podindexes"]);
+    app = buildServer({ lookup: new PodLookup(cache, views, readiness), readiness, podCount: () => cache.size });
+  });
+  afterEach(() => app.close());
+
+  const web = () =>
+    makePod({
+      name: "web-1",
+      uid: "11111111-1111-4111-8111-111111111111",
+      labels: { app: "web", tier: "frontend" },
+      annotations: { team: "storefront", secret: "hunter2" },
+      ips: ["10.42.0.10", "fd00:42::10"],
+    });
+
+  describe("before the initial lists are in", () => {
+    it("is alive but not ready, and says what it waits for", async () => {
+      cache.upsert(web());
+      readiness.markSynced("pods");
+      expect(await get("/healthz")).toEqual({ status: 200, body: { status: "ok" } });
+      expect(await get("/readyz")).toEqual({
+        status: 503,
+        body: { status: "not ready", reason: "waiting for the initial list of podindexes", waitingFor: ["podindexes"], pods: 1 },
+      });
+      expect(await get("/ready")).toEqual({ status: 503, body: { status: "not ready", pod_count: 1, podCount: 1 } });
+    });
+
+    it("answers no lookup (503) rather than a wrong 404", async () => {
+      cache.upsert(web());
+      const res = await get("/v1/pods/by-ip/10.42.0.10");
+      expect(res.status).toBe(503);
+      expect(res.body.error).toBe("NotReady");
+      expect((await get("/pod?ip=10.42.0.10")).status).toBe(503);
+      expect((await get("/api/v1/pod?uid=11111111-1111-4111-8111-111111111111")).status).toBe(503);
+    });
+  });
+
+  describe("when synced", () => {
+    beforeEach(() => {
+      readiness.markSynced("pods");
+      readiness.markSynced("podindexes");
+      cache.upsert(web());
+    });
+
+    it("/readyz and /ready report ready with the pod count", async () => {
+      expect(await get("/readyz")).toEqual({ status: 200, body: { status: "ready", pods: 1 } });
+      expect(await get("/ready")).toEqual({ status: 200, body: { status: "ready", pod_count: 1, podCount: 1 } });
+      expect(await get("/health")).toEqual({ status: 200, body: { status: "healthy", pod_count: 1, podCount: 1 } });
+    });
+
+    it("finds a pod by IP with only the exposed metadata", async () => {
+      const res = await get("/v1/pods/by-ip/10.42.0.10");
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({
+        ip: "10.42.0.10",
+        pod: {
+          uid: "11111111-1111-4111-8111-111111111111",
+          name: "web-1",
+          namespace: "apps",
+          labels: { app: "web" },
+          annotations: { team: "storefront" },
+          owners: [{ kind: "ReplicaSet", name: "web-5d4c" }],
+          serviceAccountName: "web",
+          nodeName: "node-a",
+          hostIP: "10.0.0.11",
+          podIPs: ["10.42.0.10", "fd00:42::10"],
+          hostNetwork: false,
+          phase: "Running",
+          ready: true,
+          creationTimestamp: "2026-11-25T01:00:00Z",
+          deletionTimestamp: null,
+          indexes: ["apps"],
+        },
+      });
+    });
+
+    it("finds a pod by any spelling of its IPv6 address, and by IPv4-mapped IPv6", async () => {
+      expect((await get("/v1/pods/by-ip/FD00:0042:0000:0000:0000:0000:0000:0010")).body.pod.name).toBe("web-1");
+      expect((await get(`/v1/pods/by-ip/${encodeURIComponent("::ffff:10.42.0.10")}`)).body.pod.name).toBe("web-1");
+    });
+
+    it("rejects a malformed IP or UID with 400 and a JSON reason", async () => {
+      for (const url of ["/v1/pods/by-ip/10.42.0", "/v1/pods/by-ip/not-an-ip", "/v1/pods/by-ip/10.42.0.10%2F24", "/v1/pods/by-uid/xyz"]) {
+        const res = await get(url);
+        expect(res.status, url).toBe(400);
+        expect(res.body.error, url).toBe("BadRequest");
+        expect(res.body.message, url).toMatch(/not a valid/);
+      }
+    });
+
+    it("404s an unknown IP and says why for terminal and hostNetwork pods", async () => {
+      cache.upsert(makePod({ name: "job-1", ips: ["10.42.0.60"], phase: "Succeeded" }));
+      cache.upsert(makePod({ name: "exporter", ips: ["10.0.0.11"], hostNetwork: true }));
+      expect(await get("/v1/pods/by-ip/10.42.9.9")).toMatchObject({ status: 404, body: { error: "NotFound", reason: "unknown" } });
+      expect(await get("/v1/pods/by-ip/10.42.0.60")).toMatchObject({ status: 404, body: { reason: "terminal" } });
+      expect(await get("/v1/pods/by-ip/10.0.0.11")).toMatchObject({ status: 404, body: { reason: "hostNetwork" } });
+    });
+
+    it("does not serve pods no PodIndex selects", async () => {
+      cache.upsert(makePod({ name: "coredns", namespace: "kube-system", ips: ["10.42.0.2"] }));
+      expect((await get("/v1/pods/by-ip/10.42.0.2")).status).toBe(404);
+    });
+
+    it("answers 409 with both pods when two live pods claim one IP", async () => {
+      cache.upsert(makePod({ name: "web-2", ips: ["10.42.0.10"] }));
+      const res = await get("/v1/pods/by-ip/10.42.0.10");
+      expect(res.status).toBe(409);
+      expect(res.body.error).toBe("Conflict");
+      expect(res.body.pods.map((p: { name: string }) => p.name).sort()).toEqual(["web-1", "web-2"]);
+      expect(res.body.hidden).toBe(0);
+    });
+
+    it("still refuses (409) when the second claimant is a pod it does not serve, without showing it", async () => {
+      cache.upsert(makePod({ name: "intruder", namespace: "kube-system", ips: ["10.42.0.10"] }));
+      const res = await get("/v1/pods/by-ip/10.42.0.10");
+      expect(res.status).toBe(409);
+      expect(res.body.pods.map((p: { name: string }) => p.name)).toEqual(["web-1"]);
+      expect(res.body.hidden).toBe(1);
+    });
+
+    it("scopes a lookup to one PodIndex with ?index=", async () => {
+      expect((await get("/v1/pods/by-ip/10.42.0.10?index=apps")).status).toBe(200);
+      expect(await get("/v1/pods/by-ip/10.42.0.10?index=fn")).toMatchObject({ status: 404, body: { reason: "unknown" } });
+      expect(await get("/v1/pods/by-ip/10.42.0.10?index=nope")).toMatchObject({ status: 404, body: { error: "IndexNotFound" } });
+    });
+
+    it("finds a pod by UID, case-insensitively", async () => {
+      const res = await get("/v1/pods/by-uid/11111111-1111-4111-8111-111111111111".toUpperCase().replace("/V1/PODS/BY-UID", "/v1/pods/by-uid"));
+      // (the UID part is upper-case; Kubernetes UIDs are lower-case)
+      expect(res.status).toBe(200);
+      expect(res.body.pod.name).toBe("web-1");
+      expect((await get("/v1/pods/by-uid/22222222-2222-4222-8222-222222222222")).status).toBe(404);
+    });
+
+    it("lists served pods, optionally by namespace and index", async () => {
+      cache.upsert(makePod({ name: "hello", namespace: "functions", ips: ["10.42.0.20"] }));
+      cache.upsert(makePod({ name: "coredns", namespace: "kube-system", ips: ["10.42.0.2"] }));
+      const all = await get("/v1/pods");
+      expect(all.body.count).toBe(2);
+      // sorted by namespace, then name: apps/web-1 before functions/hello
+      expect(all.body.items.map((p: { name: string }) => p.name)).toEqual(["web-1", "hello"]);
+      expect((await get("/v1/pods?namespace=apps")).body.items.map((p: { name: string }) => p.name)).toEqual(["web-1"]);
+      expect((await get("/v1/pods?index=fn")).body.items.map((p: { name: string }) => p.name)).toEqual(["hello"]);
+      expect((await get("/v1/pods?namespace=Bad_NS")).status).toBe(400);
+    });
+
+    it("leaves other methods and paths to Fastify's 404", async () => {
+      const res = await app.inject({ method: "POST", url: "/v1/pods/by-ip/10.42.0.10" });
+      expect(res.statusCode).toBe(404);
+      expect((await get("/nope")).status).toBe(404);
+    });
+
+    describe("pod-watcher compatible routes", () => {
+      it("GET /pod?ip= answers in pod-watcher's shape", async () => {
+        const res = await get("/pod?ip=10.42.0.10");
+        expect(res.status).toBe(200);
+        expect(res.body).toMatchObject({
+          name: "web-1",
+          namespace: "apps",
+          uid: "11111111-1111-4111-8111-111111111111",
+          labels: { app: "web" },
+          annotations: { team: "storefront" },
+          node_name: "node-a",
+          phase: "Running",
+          pod_ip: "10.42.0.10",
+          host_ip: "10.0.0.11",
+          conditions: [{ type: "Ready", status: "True" }],
+        });
+      });
+
+      it("GET /pod keeps pod-watcher's errors", async () => {
+        expect(await get("/pod")).toEqual({ status: 400, body: { error: "IP parameter is required" } });
+        expect(await get("/pod?ip=10.42.9.9")).toMatchObject({ status: 404, body: { error: "No pod found with IP 10.42.9.9" } });
+      });
+
+      it("GET /pods?namespace= is a map keyed by pod IP with a count", async () => {
+        cache.upsert(makePod({ name: "hello", namespace: "functions", ips: ["10.42.0.20"] }));
+        const res = await get("/pods?namespace=apps");
+        expect(res.status).toBe(200);
+        expect(Object.keys(res.body.pods).sort()).toEqual(["10.42.0.10", "fd00:42::10"]);
+        expect(res.body.count).toBe(2);
+        expect(res.body.pods["10.42.0.10"].name).toBe("web-1");
+        expect((await get("/pods")).body.count).toBe(3);
+      });
+    });
+
+    describe("pod-index compatible route", () => {
+      it("GET /api/v1/pod?uid= answers in pod-index's shape", async () => {
+        expect(await get("/api/v1/pod?uid=11111111-1111-4111-8111-111111111111")).toEqual({
+          status: 200,
+          body: {
+            uid: "11111111-1111-4111-8111-111111111111",
+            name: "web-1",
+            namespace: "apps",
+            nodeName: "node-a",
+            phase: "Running",
+            podIP: "10.42.0.10",
+            labels: { app: "web" },
+            annotations: { team: "storefront" },
+            createdAt: "2026-11-25T01:00:00Z",
+          },
+        });
+      });
+
+      it("keeps pod-index's 404 message", async () => {
+        const uid = "22222222-2222-4222-8222-222222222222";
+        expect(await get(`/api/v1/pod?uid=${uid}`)).toEqual({ status: 404, body: { error: `pod with UID ${uid} not found` } });
+        expect((await get("/api/v1/pod")).status).toBe(400);
+      });
+    });
+  });
+});

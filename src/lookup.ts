@@ -1,0 +1,110 @@
+import { isValidUid, normalizeIp } from "./cache/ip";
+import type { MissReason, PodCache } from "./cache/pod-cache";
+import type { PodRecord } from "./cache/pod-record";
+import type { Readiness } from "./readiness";
+import type { PodIndexView } from "./views/view";
+import type { ViewSet } from "./views/view-set";
+
+/** A pod as one or more PodIndexes let it be seen: metadata filtered by their expose lists. */
+export interface ExposedPod {
+  record: PodRecord;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** the PodIndexes that select this pod (within the lookup's scope) */
+  indexes: string[];
+}
+
+export type LookupResult =
+  | { kind: "hit"; pod: ExposedPod }
+  | { kind: "miss"; reason: MissReason }
+  | { kind: "conflict"; pods: ExposedPod[]; hidden: number }
+  | { kind: "not-ready"; waitingFor: string[] }
+  | { kind: "bad-request"; message: string }
+  | { kind: "index-not-found"; index: string };
+
+export type ListResult = Extract<LookupResult, { kind: "not-ready" | "bad-request" | "index-not-found" }> | {
+  kind: "list";
+  pods: ExposedPod[];
+};
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * Answers lookups from the cache through the views. Pure reads: it never changes the cache.
+ * A lookup is scoped to one PodIndex when `index` is given, otherwise to every PodIndex; a pod
+ * outside the scope is not served. Before every kind has been listed, nothing is answered.
+ */
+export class PodLookup {
+  constructor(
+    private readonly cache: PodCache,
+    private readonly views: ViewSet,
+    private readonly readiness: Readiness,
+  ) {}
+
+  byIp(rawIp: string | undefined, index?: string): LookupResult {
+    if (rawIp === undefined || rawIp === "") return { kind: "bad-request", message: "an IP address is required" };
+    const ip = normalizeIp(rawIp);
+    if (ip === undefined) return { kind: "bad-request", message: `"${rawIp}" is not a valid IPv4 or IPv6 address` };
+    return this.#scoped(index, (scope) => {
+      const found = this.cache.lookupIp(ip, (rec) => scope(rec).length > 0);
+      switch (found.result) {
+        case "hit":
+          return { kind: "hit", pod: expose(found.pod, scope(found.pod)) };
+        case "miss":
+          return { kind: "miss", reason: found.reason };
+        case "conflict": {
+          const shown = found.pods.filter((rec) => scope(rec).length > 0);
+          return { kind: "conflict", pods: shown.map((rec) => expose(rec, scope(rec))), hidden: found.pods.length - shown.length };
+        }
+      }
+    });
+  }
+
+  byUid(rawUid: string | undefined, index?: string): LookupResult {
+    if (rawUid === undefined || rawUid === "") return { kind: "bad-request", message: "a pod UID is required" };
+    if (!isValidUid(rawUid)) return { kind: "bad-request", message: `"${rawUid}" is not a valid pod UID` };
+    return this.#scoped(index, (scope) => {
+      const rec = this.cache.byUid(rawUid.toLowerCase());
+      const views = rec ? scope(rec) : [];
+      return rec && views.length > 0 ? { kind: "hit", pod: expose(rec, views) } : { kind: "miss", reason: "unknown" };
+    });
+  }
+
+  list(filter: { namespace?: string; index?: string }): ListResult {
+    const { namespace } = filter;
+    if (namespace !== undefined && namespace !== "" && !DNS_LABEL.test(namespace)) {
+      return { kind: "bad-request", message: `"${namespace}" is not a valid namespace name` };
+    }
+    return this.#scoped(filter.index, (scope) => {
+      const pods: ExposedPod[] = [];
+      for (const rec of this.cache.values()) {
+        if (namespace && rec.namespace !== namespace) continue;
+        const views = scope(rec);
+        if (views.length > 0) pods.push(expose(rec, views));
+      }
+      pods.sort((a, b) => a.record.namespace.localeCompare(b.record.namespace) || a.record.name.localeCompare(b.record.name));
+      return { kind: "list", pods };
+    });
+  }
+
+  #scoped<R extends { kind: string }>(
+    index: string | undefined,
+    answer: (scope: (rec: PodRecord) => PodIndexView[]) => R,
+  ): R | Extract<LookupResult, { kind: "not-ready" | "index-not-found" }> {
+    if (!this.readiness.ready) return { kind: "not-ready", waitingFor: this.readiness.waitingFor };
+    if (index === undefined || index === "") return answer((rec) => this.views.servedBy(rec));
+    const view = this.views.get(index);
+    if (!view) return { kind: "index-not-found", index };
+    return answer((rec) => (view.selects(rec) ? [view] : []));
+  }
+}
+
+function expose(record: PodRecord, views: PodIndexView[]): ExposedPod {
+  const labels: Record<string, string> = {};
+  const annotations: Record<string, string> = {};
+  for (const view of views) {
+    Object.assign(labels, view.labelsFor(record));
+    Object.assign(annotations, view.annotationsFor(record));
+  }
+  return { record, labels, annotations, indexes: views.map((v) => v.name) };
+}
