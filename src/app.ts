@@ -7,6 +7,7 @@ import type { ObjectFeed } from "./feed/object-feed";
 import { buildServer } from "./http/server";
 import type { PodIndex } from "./kinds/podindex";
 import { PodLookup } from "./lookup";
+import { Metrics } from "./metrics";
 import { Readiness } from "./readiness";
 import { SpecError } from "./views/selector";
 import { PodIndexView } from "./views/view";
@@ -30,6 +31,7 @@ export class PodIndexApp {
   readonly cache = new PodCache({ keepAnnotation: (key) => this.views.annotationKeys().has(key) });
   readonly readiness = new Readiness(["pods", "podindexes"]);
   readonly lookup = new PodLookup(this.cache, this.views, this.readiness);
+  readonly metrics = new Metrics({ pods: () => this.cache.size, podsPerIndex: () => this.#podsPerIndex() });
   #feed: ObjectFeed<PodLike> | undefined;
   #server: FastifyInstance | undefined;
   #resync: NodeJS.Timeout | undefined;
@@ -77,6 +79,7 @@ export class PodIndexApp {
       lookup: this.lookup,
       readiness: this.readiness,
       podCount: () => this.cache.size,
+      metrics: this.metrics,
       logger: this.deps.log,
     });
     const address = await this.#server.listen({ port: cfg.port, host: cfg.host });
@@ -98,11 +101,19 @@ export class PodIndexApp {
   #startPodFeed(onSynced: () => void): void {
     const feed = this.deps.podFeed();
     this.#feed = feed;
+    this.metrics.relists.inc({ kind: "pods" });
     feed
       .start({
-        onEvent: (phase, pod) => (phase === "DELETED" ? this.cache.remove(pod) : this.cache.upsert(pod)),
+        onEvent: (phase, pod) => {
+          this.metrics.watchEvent("pods", phase);
+          if (phase === "DELETED") this.cache.remove(pod);
+          else this.cache.upsert(pod);
+        },
         onSynced,
-        onError: (err) => this.deps.log.warn({ err }, "pod watch failed; it relists and resumes by itself"),
+        onError: (err) => {
+          this.metrics.watchErrors.inc({ kind: "pods" });
+          this.deps.log.warn({ err }, "pod watch failed; it relists and resumes by itself");
+        },
       })
       .catch((err) => this.deps.log.error({ err }, "pod watch could not start"));
   }
@@ -117,9 +128,19 @@ export class PodIndexApp {
     });
   }
 
+  /** pods served per PodIndex, for /metrics (a scan: read at scrape time only) */
+  #podsPerIndex(): Map<string, number> {
+    const counts = new Map<string, number>(this.views.list().map((v) => [v.name, 0]));
+    for (const rec of this.cache.values()) {
+      for (const view of this.views.servedBy(rec)) counts.set(view.name, (counts.get(view.name) ?? 0) + 1);
+    }
+    return counts;
+  }
+
   async #resyncPodIndexes(): Promise<void> {
     try {
       this.syncPodIndexes(await this.deps.listPodIndexes());
+      this.metrics.relists.inc({ kind: "podindexes" });
       this.readiness.markSynced("podindexes");
     } catch (err) {
       this.deps.log.warn({ err }, "listing PodIndexes failed; retrying at the next resync");

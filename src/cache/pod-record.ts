@@ -1,6 +1,7 @@
+import { normalizeIp } from "./ip";
+
 /**
  * The compact record the cache keeps for each pod: only what lookups need.
- * CONTRACT (implemented by the cache helper): keep these names and types.
  */
 export interface OwnerRef {
   kind: string;
@@ -51,5 +52,39 @@ export interface PodLike {
     podIP?: string;
     podIPs?: { ip?: string }[];
     conditions?: { type?: string; status?: string }[];
+  };
+}
+
+const iso = (t: string | Date | undefined): string | undefined => (t instanceof Date ? t.toISOString() : t);
+
+/**
+ * The compact record of a pod, or undefined when it lacks a uid, name or namespace.
+ * Pod IPs come from status.podIPs (status.podIP when absent), normalised, invalid ones dropped.
+ */
+export function toPodRecord(pod: PodLike, keepAnnotation: (key: string) => boolean): PodRecord | undefined {
+  const meta = pod.metadata;
+  if (!meta?.uid || !meta.name || !meta.namespace) return undefined;
+  const status = pod.status ?? {};
+  const rawIps = status.podIPs?.length ? status.podIPs.map((p) => p.ip) : [status.podIP];
+  const podIPs = [...new Set(rawIps.flatMap((ip) => (ip ? (normalizeIp(ip) ?? []) : [])))];
+  const annotations: Record<string, string> = {};
+  for (const [key, value] of Object.entries(meta.annotations ?? {})) if (keepAnnotation(key)) annotations[key] = value;
+  return {
+    uid: meta.uid.toLowerCase(),
+    name: meta.name,
+    namespace: meta.namespace,
+    labels: meta.labels ?? {},
+    annotations,
+    owners: (meta.ownerReferences ?? []).map((o) => ({ kind: o.kind ?? "", name: o.name ?? "" })),
+    serviceAccountName: pod.spec?.serviceAccountName,
+    nodeName: pod.spec?.nodeName || undefined,
+    hostIP: status.hostIP ? (normalizeIp(status.hostIP) ?? status.hostIP) : undefined,
+    podIPs,
+    hostNetwork: pod.spec?.hostNetwork === true,
+    phase: status.phase ?? "Unknown",
+    ready: status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+    creationTimestamp: iso(meta.creationTimestamp),
+    deletionTimestamp: iso(meta.deletionTimestamp),
+    resourceVersion: meta.resourceVersion ?? "",
   };
 }

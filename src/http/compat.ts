@@ -8,7 +8,7 @@ import { failure, podIndexView, podWatcherView } from "./present";
  * Their error bodies are `{"error": "<message>"}`; podindex's extra detail rides along.
  */
 export const compatRoutes: FastifyPluginAsync<{ lookup: PodLookup }> = async (app, { lookup }) => {
-  app.get<{ Querystring: { ip?: string } }>("/pod", async (req, reply) => {
+  app.get<{ Querystring: { ip?: string } }>("/pod", { config: { lookup: "compat-pod" } }, async (req, reply) => {
     const { ip } = req.query;
     if (!ip) return reply.code(400).send({ error: "IP parameter is required" });
     const result = lookup.byIp(ip);
@@ -17,7 +17,7 @@ export const compatRoutes: FastifyPluginAsync<{ lookup: PodLookup }> = async (ap
     return sendFailure(reply, result, `IP ${ip}`);
   });
 
-  app.get<{ Querystring: { namespace?: string } }>("/pods", async (req, reply) => {
+  app.get<{ Querystring: { namespace?: string } }>("/pods", { config: { lookup: "compat-pods" } }, async (req, reply) => {
     const result = lookup.list({ namespace: req.query.namespace });
     if (result.kind !== "list") return sendFailure(reply, result, "");
     // pod-watcher keys its map by pod IP; a pod appears under each IP it alone owns.
@@ -31,7 +31,7 @@ export const compatRoutes: FastifyPluginAsync<{ lookup: PodLookup }> = async (ap
     return { pods, count: Object.keys(pods).length };
   });
 
-  app.get<{ Querystring: { uid?: string } }>("/api/v1/pod", async (req, reply) => {
+  app.get<{ Querystring: { uid?: string } }>("/api/v1/pod", { config: { lookup: "compat-api-v1-pod" } }, async (req, reply) => {
     const { uid } = req.query;
     if (!uid) return reply.code(400).send({ error: "uid parameter is required" });
     const result = lookup.byUid(uid);

@@ -4,6 +4,7 @@ import { makePod } from "../../test/support/pods";
 import { PodCache } from "../cache/pod-cache";
 import { PodIndex } from "../kinds/podindex";
 import { PodLookup } from "../lookup";
+import { Metrics } from "../metrics";
 import { Readiness } from "../readiness";
 import { PodIndexView } from "../views/view";
 import { ViewSet } from "../views/view-set";
@@ -30,7 +31,8 @@ describe("lookup server", () => {
     views.set(PodIndexView.fromResource(podIndex("fn", { namespaces: ["functions"] })));
     cache = new PodCache({ keepAnnotation: (k) => views.annotationKeys().has(k) });
     readiness = new Readiness(["pods", "podindexes"]);
-    app = buildServer({ lookup: new PodLookup(cache, views, readiness), readiness, podCount: () => cache.size });
+    const metrics = new Metrics({ pods: () => cache.size, podsPerIndex: () => new Map([["apps", 1]]) });
+    app = buildServer({ lookup: new PodLookup(cache, views, readiness), readiness, podCount: () => cache.size, metrics });
   });
   afterEach(() => app.close());
 
@@ -178,6 +180,23 @@ describe("lookup server", () => {
       const res = await app.inject({ method: "POST", url: "/v1/pods/by-ip/10.42.0.10" });
       expect(res.statusCode).toBe(404);
       expect((await get("/nope")).status).toBe(404);
+    });
+
+    it("counts lookups by route and result, with their latency, on /metrics", async () => {
+      await get("/v1/pods/by-ip/10.42.0.10");
+      await get("/v1/pods/by-ip/10.42.9.9");
+      await get("/v1/pods/by-ip/bogus");
+      await get("/pod?ip=10.42.0.10");
+      const res = await app.inject({ method: "GET", url: "/metrics" });
+      expect(res.statusCode).toBe(200);
+      expect(res.headers["content-type"]).toMatch(/^text\/plain; version=0.0.4/);
+      expect(res.body).toContain('podindex_lookups_total{route="by-ip",result="hit"} 1');
+      expect(res.body).toContain('podindex_lookups_total{route="by-ip",result="miss"} 1');
+      expect(res.body).toContain('podindex_lookups_total{route="by-ip",result="bad_request"} 1');
+      expect(res.body).toContain('podindex_lookups_total{route="compat-pod",result="hit"} 1');
+      expect(res.body).toContain('podindex_lookup_duration_seconds_count{route="by-ip"} 3');
+      expect(res.body).toContain("podindex_cached_pods 1");
+      expect(res.body).toContain('podindex_indexed_pods{podindex="apps"} 1');
     });
 
     describe("pod-watcher compatible routes", () => {

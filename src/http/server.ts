@@ -1,13 +1,23 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { PodLookup } from "../lookup";
+import { lookupResult, type Metrics } from "../metrics";
 import { compatRoutes } from "./compat";
 import { healthRoutes, type HealthDeps } from "./health";
+import { metricsRoutes } from "./metrics";
 import { podRoutes } from "./pods";
 
 export interface ServerDeps extends HealthDeps {
   lookup: PodLookup;
+  metrics: Metrics;
   /** a pino logger for errors; none when omitted (tests) */
   logger?: FastifyBaseLogger;
+}
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** set on lookup routes: the `route` label their results and latency are counted under */
+    lookup?: string;
+  }
 }
 
 /** The lookup server: every route family is a plugin that only reads what it is given. */
@@ -15,7 +25,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const app: FastifyInstance = deps.logger
     ? Fastify({ loggerInstance: deps.logger, disableRequestLogging: true })
     : Fastify();
+  const { metrics } = deps;
+  app.addHook("onResponse", async (req, reply) => {
+    const route = req.routeOptions.config.lookup;
+    if (!route) return;
+    metrics.lookups.inc({ route, result: lookupResult(reply.statusCode) });
+    metrics.lookupSeconds.observe({ route }, reply.elapsedTime / 1000);
+  });
   app.register(healthRoutes, { readiness: deps.readiness, podCount: deps.podCount });
+  app.register(metricsRoutes, { metrics });
   app.register(podRoutes, { lookup: deps.lookup });
   app.register(compatRoutes, { lookup: deps.lookup });
   return app;

@@ -1,0 +1,97 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Lookup outcomes as /metrics labels them, from the HTTP status a lookup route answered. */
+export function lookupResult(status: number): string {
+  switch (status) {
+    case 200:
+      return "hit";
+    case 404:
+      return "miss";
+    case 409:
+      return "conflict";
+    case 400:
+      return "bad_request";
+    case 503:
+      return "not_ready";
+    default:
+      return "error";
+  }
+}
+
+/**
+ * podindex's Prometheus metrics, in a registry of its own (Pepr's controller keeps its own
+ * metrics on its own port). `sample` callbacks are read at scrape time.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly lookups = new Counter({
+    name: "podindex_lookups_total",
+    help: "Lookups answered, by route and result (hit, miss, conflict, bad_request, not_ready)",
+    labelNames: ["route", "result"] as const,
+    registers: [this.registry],
+  });
+  readonly lookupSeconds = new Histogram({
+    name: "podindex_lookup_duration_seconds",
+    help: "Time to answer a lookup, by route",
+    labelNames: ["route"] as const,
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
+    registers: [this.registry],
+  });
+  readonly watchEvents = new Counter({
+    name: "podindex_watch_events_total",
+    help: "Watch events applied, by kind and type",
+    labelNames: ["kind", "type"] as const,
+    registers: [this.registry],
+  });
+  readonly watchErrors = new Counter({
+    name: "podindex_watch_errors_total",
+    help: "List or watch failures (each is followed by a relist), by kind",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  readonly relists = new Counter({
+    name: "podindex_relists_total",
+    help: "Full re-reads of a kind (start-up, restarts, resyncs), by kind",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  readonly #lastEvent = new Map<string, number>();
+  readonly #now: () => number;
+
+  constructor(sample: { pods: () => number; podsPerIndex: () => Map<string, number>; now?: () => number }) {
+    const now = (this.#now = sample.now ?? Date.now);
+    const lastEvent = this.#lastEvent;
+    new Gauge({
+      name: "podindex_seconds_since_last_event",
+      help: "Seconds since the last watch event of a kind",
+      labelNames: ["kind"] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [kind, at] of lastEvent) this.set({ kind }, (now() - at) / 1000);
+      },
+    });
+    new Gauge({
+      name: "podindex_cached_pods",
+      help: "Pods held in the cache (all namespaces)",
+      registers: [this.registry],
+      collect() {
+        this.set(sample.pods());
+      },
+    });
+    new Gauge({
+      name: "podindex_indexed_pods",
+      help: "Pods served, per PodIndex",
+      labelNames: ["podindex"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [podindex, n] of sample.podsPerIndex()) this.set({ podindex }, n);
+      },
+    });
+  }
+
+  watchEvent(kind: string, type: string): void {
+    this.watchEvents.inc({ kind, type });
+    this.#lastEvent.set(kind, this.#now());
+  }
+}

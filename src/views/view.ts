@@ -1,0 +1,72 @@
+import type { PodRecord } from "../cache/pod-record";
+import type { PodIndex } from "../kinds/podindex";
+import { SpecError, compileSelector, isValidLabelKey, type LabelMatcher } from "./selector";
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function pick(source: Readonly<Record<string, string>>, keys: readonly string[] | "all"): Record<string, string> {
+  if (keys === "all") return { ...source };
+  const out: Record<string, string> = {};
+  for (const key of keys) if (key in source) out[key] = source[key];
+  return out;
+}
+
+/**
+ * A PodIndex applied to the cache: which pods it selects (namespaces and label selector) and
+ * what it exposes of them. Built only from a valid spec; fromResource throws SpecError otherwise.
+ */
+export class PodIndexView {
+  private constructor(
+    readonly name: string,
+    readonly generation: number,
+    /** undefined: every namespace */
+    readonly namespaces: ReadonlySet<string> | undefined,
+    private readonly matches: LabelMatcher,
+    private readonly labelKeys: readonly string[] | "all",
+    readonly annotationKeys: readonly string[],
+  ) {}
+
+  static fromResource(pi: PodIndex): PodIndexView {
+    const spec = pi.spec ?? {};
+    (spec.namespaces ?? []).forEach((ns, i) => {
+      if (typeof ns !== "string" || !DNS_LABEL.test(ns)) {
+        throw new SpecError("InvalidNamespace", `spec.namespaces[${i}]: Invalid value: ${JSON.stringify(ns)}: a namespace name is a DNS label (lower-case letters, digits and '-', at most 63)`);
+      }
+    });
+    const labels = spec.expose?.labels ?? ["*"];
+    labels.forEach((key, i) => {
+      if (key !== "*" && !isValidLabelKey(key)) {
+        throw new SpecError("InvalidExpose", `spec.expose.labels[${i}]: Invalid value: ${JSON.stringify(key)}: "*" or a label key`);
+      }
+    });
+    const annotations = spec.expose?.annotations ?? [];
+    annotations.forEach((key, i) => {
+      if (key === "*") {
+        throw new SpecError("InvalidExpose", `spec.expose.annotations[${i}]: Forbidden: annotations are never exposed wholesale (they can hold secrets); list the keys`);
+      }
+      if (!isValidLabelKey(key)) {
+        throw new SpecError("InvalidExpose", `spec.expose.annotations[${i}]: Invalid value: ${JSON.stringify(key)}: an annotation key`);
+      }
+    });
+    return new PodIndexView(
+      pi.metadata?.name ?? "",
+      pi.metadata?.generation ?? 0,
+      spec.namespaces?.length ? new Set(spec.namespaces) : undefined,
+      compileSelector(spec.podSelector),
+      labels.includes("*") ? "all" : labels,
+      annotations,
+    );
+  }
+
+  selects(rec: PodRecord): boolean {
+    return (this.namespaces === undefined || this.namespaces.has(rec.namespace)) && this.matches(rec.labels);
+  }
+
+  labelsFor(rec: PodRecord): Record<string, string> {
+    return pick(rec.labels, this.labelKeys);
+  }
+
+  annotationsFor(rec: PodRecord): Record<string, string> {
+    return pick(rec.annotations, this.annotationKeys);
+  }
+}

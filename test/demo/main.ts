@@ -1,0 +1,83 @@
+/**
+ * npm run demo: a simulated cluster, the sample PodIndex, and the real podindex module, on this
+ * machine, with no cluster. Prints what to try; runs until Ctrl-C.
+ *
+ * Environment: PORT (lookup server, default 8080), DEMO_API_PORT (simulated apiserver, default 6443).
+ */
+import { loadYaml } from "@kubernetes/client-node";
+import { K8s, kind } from "kubernetes-fluent-client";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { PodIndex } from "../../src/kinds/podindex";
+import { loadConfig } from "../../src/config";
+import { startCluster } from "../support/cluster";
+import { eventually, startModule } from "../support/module";
+import { NAMESPACES, demoPods } from "./cluster";
+
+async function main(): Promise<void> {
+  const lookupPort = loadConfig().port;
+  const apiPort = Number(process.env.DEMO_API_PORT ?? 6443);
+  const sim = await startCluster({ port: apiPort, kubeletDeleteDelayMs: 2_000 });
+
+  for (const name of NAMESPACES) await K8s(kind.Namespace).Create({ metadata: { name } });
+  const seeded = demoPods();
+  for (const { pod, status } of seeded) {
+    const created = await K8s(kind.Pod).Create(pod as kind.Pod);
+    await K8s(kind.Pod).PatchStatus({ metadata: { name: created.metadata!.name, namespace: created.metadata!.namespace }, status });
+  }
+  const sample = loadYaml(readFileSync(resolve(__dirname, "../../examples/podindex.yaml"), "utf8")) as PodIndex;
+  await K8s(PodIndex).Apply(sample, { force: true });
+
+  const mod = await startModule(lookupPort);
+  await eventually(async () => {
+    const res = await fetch(`${mod.url}/readyz`);
+    if (res.status !== 200) throw new Error(`not ready: ${await res.text()}`);
+  }, 30_000);
+
+  const web = (await K8s(kind.Pod).InNamespace("apps").Get("web-7d9f8b6c5d-x2k4p")).metadata!.uid;
+  const u = mod.url;
+  const kc = `kubectl --kubeconfig ${sim.kubeconfigPath}`;
+  console.log(`
+podindex demo is running: ${seeded.length} pods in ${NAMESPACES.length + 1} namespaces, PodIndex "${sample.metadata!.name}" applied.
+
+  lookup server        ${u}
+  simulated apiserver  ${sim.url}   (kubeconfig: ${sim.kubeconfigPath})
+
+Try:
+  curl -s ${u}/readyz
+  curl -s ${u}/v1/pods/by-ip/10.42.0.10            # hit: apps/web-7d9f8b6c5d-x2k4p
+  curl -s ${u}/v1/pods/by-ip/10.42.9.99            # miss: 404, no pod has this IP
+  curl -s ${u}/v1/pods/by-ip/fd00:42:2::11         # a dual-stack pod by its IPv6 address
+  curl -s ${u}/v1/pods/by-ip/10.42.1.60            # the running pod, not the finished Job pod that had this IP
+  curl -s ${u}/v1/pods/by-ip/10.0.0.11             # 404: only hostNetwork pods (node-exporter) have the node's IP
+  curl -s ${u}/v1/pods/by-ip/10.42.0.2             # 404: coredns is in kube-system, which the PodIndex does not select
+  curl -s ${u}/v1/pods/by-uid/${web}
+  curl -s '${u}/v1/pods?namespace=functions'
+  curl -s '${u}/pod?ip=10.42.0.20'                 # pod-watcher's route and shape
+  curl -s '${u}/api/v1/pod?uid=${web}'             # pod-index's route and shape
+
+Change the cluster while it runs (pods deleted gracefully are removed 2 s later, as a kubelet would):
+  ${kc} get pods -A
+  ${kc} label pod -n apps web-7d9f8b6c5d-x2k4p app=canary --overwrite   # then the hit above turns into a 404
+  ${kc} delete pod -n apps web-7d9f8b6c5d-m8q1z
+  ${kc} get podindex
+
+Ctrl-C stops everything.`);
+
+  let stopping = false;
+  const shutdown = async () => {
+    if (stopping) return;
+    stopping = true;
+    console.log("\nstopping podindex demo…");
+    await mod.app.stop();
+    await sim.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown());
+  process.on("SIGTERM", () => void shutdown());
+}
+
+main().catch((err) => {
+  console.error("demo failed:", err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,21 @@
+import { loadYaml } from "@kubernetes/client-node";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { peprStoreCrd, startApiServer, type ApiServerOptions, type SimulatedApiServer } from "../apiserver/server";
+
+/** The PodIndex CRD exactly as users apply it. */
+export function podIndexCrd(): object {
+  return loadYaml(readFileSync(resolve(__dirname, "../../crds/podindex.yaml"), "utf8")) as object;
+}
+
+/**
+ * A simulated cluster ready for the module: the PodIndex CRD and Pepr's PeprStore CRD served and
+ * the pepr-system namespace present (what `kubectl apply -f crds/` and Pepr's manifests provide),
+ * with KUBECONFIG pointing at it so the real clients (KFC, Pepr, kubectl) use it.
+ */
+export async function startCluster(opts: ApiServerOptions = {}): Promise<SimulatedApiServer> {
+  const sim = await startApiServer({ ...opts, crds: [podIndexCrd(), peprStoreCrd, ...(opts.crds ?? [])] });
+  sim.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "pepr-system" } });
+  process.env.KUBECONFIG = sim.kubeconfigPath;
+  return sim;
+}

@@ -1,0 +1,31 @@
+import type { PodIndexApp } from "../../src/app";
+
+/**
+ * Runs the real Pepr module in this process, as the deployed watcher does (PEPR_WATCH_MODE),
+ * without its TLS admission server (deferStart), and starts podindex's lookup server.
+ * Pepr decides at import time whether watches register, so it is imported only here, after the
+ * environment is set. Call startCluster() first so KUBECONFIG points at the simulator.
+ */
+export async function startModule(port = 0): Promise<{ app: PodIndexApp; port: number; url: string }> {
+  process.env.PEPR_WATCH_MODE = "true";
+  process.env.LOG_LEVEL ??= "warn";
+  const { PeprModule } = await import("pepr");
+  const { PodIndexCapability, podIndexApp } = await import("../../capabilities/podindex");
+  const pkg = (await import("../../package.json")).default;
+  new PeprModule(pkg, [PodIndexCapability], { deferStart: true });
+  const started = await podIndexApp.start({ port, host: "127.0.0.1", resyncSeconds: 300 });
+  return { app: podIndexApp, port: started.port, url: `http://127.0.0.1:${started.port}` };
+}
+
+/** Retry an assertion until it passes or the time is up (watch events arrive asynchronously). */
+export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  }
+}
