@@ -23,8 +23,8 @@ const { When } = PodIndexCapability;
 
 When(PodIndex)
   .IsCreatedOrUpdated()
-  .Reconcile((pi) => podIndexApp.applyPodIndex(pi));
+  .Reconcile(pi => podIndexApp.applyPodIndex(pi));
 
 When(PodIndex)
   .IsDeleted()
-  .Watch((pi) => podIndexApp.removePodIndex(pi));
+  .Watch(pi => podIndexApp.removePodIndex(pi));

@@ -24,7 +24,7 @@ if (pepr.code !== 0 || /error TS\d+|Error:|ERROR/.test(pepr.output)) {
   process.exit(1);
 }
 
-const manifests = existsSync("dist") ? readdirSync("dist").filter((f) => /^pepr-module-.*\.yaml$/.test(f)) : [];
+const manifests = existsSync("dist") ? readdirSync("dist").filter(f => /^pepr-module-.*\.yaml$/.test(f)) : [];
 if (manifests.length === 0) {
   console.error("build failed: pepr build wrote no pepr-module-*.yaml to dist/");
   process.exit(1);

@@ -28,7 +28,7 @@ export interface AppDeps {
  */
 export class PodIndexApp {
   readonly views = new ViewSet();
-  readonly cache = new PodCache({ keepAnnotation: (key) => this.views.annotationKeys().has(key) });
+  readonly cache = new PodCache({ keepAnnotation: key => this.views.annotationKeys().has(key) });
   readonly readiness = new Readiness(["pods", "podindexes"]);
   readonly lookup = new PodLookup(this.cache, this.views, this.readiness);
   readonly metrics = new Metrics({ pods: () => this.cache.size, podsPerIndex: () => this.#podsPerIndex() });
@@ -52,10 +52,13 @@ export class PodIndexApp {
     } catch (err) {
       if (!(err instanceof SpecError)) throw err;
       this.views.delete(name);
-      this.deps.log.error({ podindex: name, reason: err.reason, err: err.message }, "PodIndex spec is invalid; not serving it");
+      this.deps.log.error(
+        { podindex: name, reason: err.reason, err: err.message },
+        "PodIndex spec is invalid; not serving it",
+      );
       return;
     }
-    const added = [...this.views.annotationKeys()].filter((k) => !knownKeys.has(k));
+    const added = [...this.views.annotationKeys()].filter(k => !knownKeys.has(k));
     if (added.length > 0 && this.#feed) {
       this.deps.log.info({ podindex: name, annotations: added }, "new annotation keys exposed: re-reading pods");
       void this.#restartPodFeed();
@@ -69,7 +72,7 @@ export class PodIndexApp {
 
   /** Replace the whole set of PodIndexes with a fresh list (views for vanished objects go). */
   syncPodIndexes(items: PodIndex[]): void {
-    const names = new Set(items.map((pi) => pi.metadata?.name));
+    const names = new Set(items.map(pi => pi.metadata?.name));
     for (const view of this.views.list()) if (!names.has(view.name)) this.views.delete(view.name);
     for (const pi of items) this.applyPodIndex(pi);
   }
@@ -110,12 +113,12 @@ export class PodIndexApp {
           else this.cache.upsert(pod);
         },
         onSynced,
-        onError: (err) => {
+        onError: err => {
           this.metrics.watchErrors.inc({ kind: "pods" });
           this.deps.log.warn({ err }, "pod watch failed; it relists and resumes by itself");
         },
       })
-      .catch((err) => this.deps.log.error({ err }, "pod watch could not start"));
+      .catch(err => this.deps.log.error({ err }, "pod watch could not start"));
   }
 
   /** Re-read every pod (e.g. to pick up newly exposed annotations); lookups keep answering meanwhile. */
@@ -130,7 +133,7 @@ export class PodIndexApp {
 
   /** pods served per PodIndex, for /metrics (a scan: read at scrape time only) */
   #podsPerIndex(): Map<string, number> {
-    const counts = new Map<string, number>(this.views.list().map((v) => [v.name, 0]));
+    const counts = new Map<string, number>(this.views.list().map(v => [v.name, 0]));
     for (const rec of this.cache.values()) {
       for (const view of this.views.servedBy(rec)) counts.set(view.name, (counts.get(view.name) ?? 0) + 1);
     }

@@ -22,10 +22,12 @@ export type LookupResult =
   | { kind: "bad-request"; message: string }
   | { kind: "index-not-found"; index: string };
 
-export type ListResult = Extract<LookupResult, { kind: "not-ready" | "bad-request" | "index-not-found" }> | {
-  kind: "list";
-  pods: ExposedPod[];
-};
+export type ListResult =
+  | Extract<LookupResult, { kind: "not-ready" | "bad-request" | "index-not-found" }>
+  | {
+      kind: "list";
+      pods: ExposedPod[];
+    };
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -45,16 +47,20 @@ export class PodLookup {
     if (rawIp === undefined || rawIp === "") return { kind: "bad-request", message: "an IP address is required" };
     const ip = normalizeIp(rawIp);
     if (ip === undefined) return { kind: "bad-request", message: `"${rawIp}" is not a valid IPv4 or IPv6 address` };
-    return this.#scoped(index, (scope) => {
-      const found = this.cache.lookupIp(ip, (rec) => scope(rec).length > 0);
+    return this.#scoped(index, scope => {
+      const found = this.cache.lookupIp(ip, rec => scope(rec).length > 0);
       switch (found.result) {
         case "hit":
           return { kind: "hit", pod: expose(found.pod, scope(found.pod)) };
         case "miss":
           return { kind: "miss", reason: found.reason };
         case "conflict": {
-          const shown = found.pods.filter((rec) => scope(rec).length > 0);
-          return { kind: "conflict", pods: shown.map((rec) => expose(rec, scope(rec))), hidden: found.pods.length - shown.length };
+          const shown = found.pods.filter(rec => scope(rec).length > 0);
+          return {
+            kind: "conflict",
+            pods: shown.map(rec => expose(rec, scope(rec))),
+            hidden: found.pods.length - shown.length,
+          };
         }
       }
     });
@@ -63,7 +69,7 @@ export class PodLookup {
   byUid(rawUid: string | undefined, index?: string): LookupResult {
     if (rawUid === undefined || rawUid === "") return { kind: "bad-request", message: "a pod UID is required" };
     if (!isValidUid(rawUid)) return { kind: "bad-request", message: `"${rawUid}" is not a valid pod UID` };
-    return this.#scoped(index, (scope) => {
+    return this.#scoped(index, scope => {
       const rec = this.cache.byUid(rawUid.toLowerCase());
       const views = rec ? scope(rec) : [];
       return rec && views.length > 0 ? { kind: "hit", pod: expose(rec, views) } : { kind: "miss", reason: "unknown" };
@@ -75,14 +81,16 @@ export class PodLookup {
     if (namespace !== undefined && namespace !== "" && !DNS_LABEL.test(namespace)) {
       return { kind: "bad-request", message: `"${namespace}" is not a valid namespace name` };
     }
-    return this.#scoped(filter.index, (scope) => {
+    return this.#scoped(filter.index, scope => {
       const pods: ExposedPod[] = [];
       for (const rec of this.cache.values()) {
         if (namespace && rec.namespace !== namespace) continue;
         const views = scope(rec);
         if (views.length > 0) pods.push(expose(rec, views));
       }
-      pods.sort((a, b) => a.record.namespace.localeCompare(b.record.namespace) || a.record.name.localeCompare(b.record.name));
+      pods.sort(
+        (a, b) => a.record.namespace.localeCompare(b.record.namespace) || a.record.name.localeCompare(b.record.name),
+      );
       return { kind: "list", pods };
     });
   }
@@ -92,10 +100,10 @@ export class PodLookup {
     answer: (scope: (rec: PodRecord) => PodIndexView[]) => R,
   ): R | Extract<LookupResult, { kind: "not-ready" | "index-not-found" }> {
     if (!this.readiness.ready) return { kind: "not-ready", waitingFor: this.readiness.waitingFor };
-    if (index === undefined || index === "") return answer((rec) => this.views.servedBy(rec));
+    if (index === undefined || index === "") return answer(rec => this.views.servedBy(rec));
     const view = this.views.get(index);
     if (!view) return { kind: "index-not-found", index };
-    return answer((rec) => (view.selects(rec) ? [view] : []));
+    return answer(rec => (view.selects(rec) ? [view] : []));
   }
 }
 
@@ -106,5 +114,5 @@ function expose(record: PodRecord, views: PodIndexView[]): ExposedPod {
     Object.assign(labels, view.labelsFor(record));
     Object.assign(annotations, view.annotationsFor(record));
   }
-  return { record, labels, annotations, indexes: views.map((v) => v.name) };
+  return { record, labels, annotations, indexes: views.map(v => v.name) };
 }

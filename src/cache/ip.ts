@@ -8,7 +8,7 @@ import ipaddr from "ipaddr.js";
  */
 export function normalizeIp(input: string): string | undefined {
   if (ipaddr.IPv4.isValidFourPartDecimal(input)) {
-    return input.split(".").some((part) => part.length > 1 && part.startsWith("0")) ? undefined : input;
+    return input.split(".").some(part => part.length > 1 && part.startsWith("0")) ? undefined : input;
   }
   if (input.includes("%") || !ipaddr.IPv6.isValid(input)) return undefined;
   const v6 = ipaddr.IPv6.parse(input);

@@ -3,12 +3,18 @@ import { makePod } from "../../test/support/pods";
 import { PodCache } from "./pod-cache";
 import type { PodRecord } from "./pod-record";
 
-const names = (pods: PodRecord[]) => pods.map((p) => p.name);
+const names = (pods: PodRecord[]) => pods.map(p => p.name);
 
 describe("PodCache", () => {
   it("keeps a compact record with normalised IPs and only the annotations it is told to keep", () => {
-    const cache = new PodCache({ keepAnnotation: (k) => k === "team" });
-    const rec = cache.upsert(makePod({ name: "web-1", ips: ["10.42.0.10", "FD00:42::0010"], annotations: { team: "a", "kubectl.kubernetes.io/last-applied-configuration": "{…}" } }))!;
+    const cache = new PodCache({ keepAnnotation: k => k === "team" });
+    const rec = cache.upsert(
+      makePod({
+        name: "web-1",
+        ips: ["10.42.0.10", "FD00:42::0010"],
+        annotations: { team: "a", "kubectl.kubernetes.io/last-applied-configuration": "{…}" },
+      }),
+    )!;
     expect(rec.podIPs).toEqual(["10.42.0.10", "fd00:42::10"]);
     expect(rec.annotations).toEqual({ team: "a" });
     expect(rec.owners).toEqual([{ kind: "ReplicaSet", name: "web-5d4c" }]);
@@ -29,7 +35,14 @@ describe("PodCache", () => {
       const oldPod = makePod({ name: "old", ips: ["10.42.0.20"] });
       cache.upsert(oldPod);
       // the old pod finished; the new one got the IP before the old one's DELETED arrived
-      cache.upsert(makePod({ ...{ name: "old", uid: oldPod.metadata!.uid }, ips: ["10.42.0.20"], phase: "Succeeded", resourceVersion: "900" }));
+      cache.upsert(
+        makePod({
+          ...{ name: "old", uid: oldPod.metadata!.uid },
+          ips: ["10.42.0.20"],
+          phase: "Succeeded",
+          resourceVersion: "900",
+        }),
+      );
       const fresh = cache.upsert(makePod({ name: "new", ips: ["10.42.0.20"] }))!;
       expect(cache.lookupIp("10.42.0.20")).toEqual({ result: "hit", pod: fresh });
       cache.remove(oldPod);
@@ -83,7 +96,10 @@ describe("PodCache", () => {
     it("a pod being deleted gracefully still owns its IP", () => {
       const cache = new PodCache();
       cache.upsert(makePod({ name: "web", ips: ["10.42.0.50"], deletionTimestamp: "2026-11-25T01:00:30Z" }));
-      expect(cache.lookupIp("10.42.0.50")).toMatchObject({ result: "hit", pod: { deletionTimestamp: "2026-11-25T01:00:30Z" } });
+      expect(cache.lookupIp("10.42.0.50")).toMatchObject({
+        result: "hit",
+        pod: { deletionTimestamp: "2026-11-25T01:00:30Z" },
+      });
     });
 
     it("two live claimants are a conflict listing both, even when one is not served", () => {
@@ -100,7 +116,10 @@ describe("PodCache", () => {
     it("a single owner that is not served is a plain miss", () => {
       const cache = new PodCache();
       cache.upsert(makePod({ name: "dns", namespace: "kube-system", ips: ["10.42.0.2"] }));
-      expect(cache.lookupIp("10.42.0.2", (rec) => rec.namespace === "apps")).toEqual({ result: "miss", reason: "unknown" });
+      expect(cache.lookupIp("10.42.0.2", rec => rec.namespace === "apps")).toEqual({
+        result: "miss",
+        reason: "unknown",
+      });
     });
   });
 
@@ -128,6 +147,10 @@ describe("PodCache", () => {
     cache.remove(pod);
     off();
     cache.upsert(pod);
-    expect(seen).toEqual([[undefined, "5"], ["5", "6"], ["6", undefined]]);
+    expect(seen).toEqual([
+      [undefined, "5"],
+      ["5", "6"],
+      ["6", undefined],
+    ]);
   });
 });

@@ -109,10 +109,11 @@ export class PodCache {
       owners.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
       return { result: "conflict", pods: owners };
     }
-    if (owners.length === 1) return served(owners[0]) ? { result: "hit", pod: owners[0] } : { result: "miss", reason: "unknown" };
+    if (owners.length === 1)
+      return served(owners[0]) ? { result: "hit", pod: owners[0] } : { result: "miss", reason: "unknown" };
     const listing = this.#records(this.#listing.get(ip)).filter(served);
-    if (listing.some((rec) => rec.hostNetwork)) return { result: "miss", reason: "hostNetwork" };
-    if (listing.some((rec) => TERMINAL.has(rec.phase))) return { result: "miss", reason: "terminal" };
+    if (listing.some(rec => rec.hostNetwork)) return { result: "miss", reason: "hostNetwork" };
+    if (listing.some(rec => TERMINAL.has(rec.phase))) return { result: "miss", reason: "terminal" };
     return { result: "miss", reason: "unknown" };
   }
 
@@ -125,7 +126,7 @@ export class PodCache {
     const seen = this.#resyncSeen;
     this.#resyncSeen = undefined;
     if (!seen) return [];
-    const gone = [...this.#byUid.values()].filter((rec) => !seen.has(rec.uid));
+    const gone = [...this.#byUid.values()].filter(rec => !seen.has(rec.uid));
     for (const rec of gone) this.remove({ metadata: { uid: rec.uid } });
     return gone;
   }
@@ -137,7 +138,7 @@ export class PodCache {
   }
 
   #records(uids: Set<string> | undefined): PodRecord[] {
-    return uids ? [...uids].map((uid) => this.#byUid.get(uid)!) : [];
+    return uids ? [...uids].map(uid => this.#byUid.get(uid)!) : [];
   }
 
   #index(rec: PodRecord): void {

@@ -65,8 +65,8 @@ export function toPodRecord(pod: PodLike, keepAnnotation: (key: string) => boole
   const meta = pod.metadata;
   if (!meta?.uid || !meta.name || !meta.namespace) return undefined;
   const status = pod.status ?? {};
-  const rawIps = status.podIPs?.length ? status.podIPs.map((p) => p.ip) : [status.podIP];
-  const podIPs = [...new Set(rawIps.flatMap((ip) => (ip ? (normalizeIp(ip) ?? []) : [])))];
+  const rawIps = status.podIPs?.length ? status.podIPs.map(p => p.ip) : [status.podIP];
+  const podIPs = [...new Set(rawIps.flatMap(ip => (ip ? (normalizeIp(ip) ?? []) : [])))];
   const annotations: Record<string, string> = {};
   for (const [key, value] of Object.entries(meta.annotations ?? {})) if (keepAnnotation(key)) annotations[key] = value;
   return {
@@ -75,14 +75,14 @@ export function toPodRecord(pod: PodLike, keepAnnotation: (key: string) => boole
     namespace: meta.namespace,
     labels: meta.labels ?? {},
     annotations,
-    owners: (meta.ownerReferences ?? []).map((o) => ({ kind: o.kind ?? "", name: o.name ?? "" })),
+    owners: (meta.ownerReferences ?? []).map(o => ({ kind: o.kind ?? "", name: o.name ?? "" })),
     serviceAccountName: pod.spec?.serviceAccountName,
     nodeName: pod.spec?.nodeName || undefined,
     hostIP: status.hostIP ? (normalizeIp(status.hostIP) ?? status.hostIP) : undefined,
     podIPs,
     hostNetwork: pod.spec?.hostNetwork === true,
     phase: status.phase ?? "Unknown",
-    ready: status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false,
+    ready: status.conditions?.some(c => c.type === "Ready" && c.status === "True") ?? false,
     creationTimestamp: iso(meta.creationTimestamp),
     deletionTimestamp: iso(meta.deletionTimestamp),
     resourceVersion: meta.resourceVersion ?? "",

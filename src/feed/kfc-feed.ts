@@ -29,7 +29,12 @@ export class KfcFeed<T extends GenericClass> implements ObjectFeed<InstanceType<
         handlers.onSynced();
       }
     });
-    for (const failure of [WatchEvent.LIST_ERROR, WatchEvent.WATCH_ERROR, WatchEvent.NETWORK_ERROR, WatchEvent.DATA_ERROR]) {
+    for (const failure of [
+      WatchEvent.LIST_ERROR,
+      WatchEvent.WATCH_ERROR,
+      WatchEvent.NETWORK_ERROR,
+      WatchEvent.DATA_ERROR,
+    ]) {
       watcher.events.on(failure, (err: unknown) => handlers.onError(err));
     }
     this.#watcher = watcher;

@@ -68,12 +68,22 @@ export function failure(result: Failure, subject: string): { status: number; bod
     case "not-ready":
       return {
         status: 503,
-        body: { error: "NotReady", message: `waiting for the initial list of ${result.waitingFor.join(", ")}`, waitingFor: result.waitingFor },
+        body: {
+          error: "NotReady",
+          message: `waiting for the initial list of ${result.waitingFor.join(", ")}`,
+          waitingFor: result.waitingFor,
+        },
       };
     case "index-not-found":
-      return { status: 404, body: { error: "IndexNotFound", message: `no PodIndex named "${result.index}"`, index: result.index } };
+      return {
+        status: 404,
+        body: { error: "IndexNotFound", message: `no PodIndex named "${result.index}"`, index: result.index },
+      };
     case "miss":
-      return { status: 404, body: { error: "NotFound", message: missMessage(result.reason, subject), reason: result.reason } };
+      return {
+        status: 404,
+        body: { error: "NotFound", message: missMessage(result.reason, subject), reason: result.reason },
+      };
     case "conflict":
       return {
         status: 409,

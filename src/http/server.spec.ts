@@ -27,12 +27,21 @@ describe("lookup server", () => {
 
   beforeEach(() => {
     views = new ViewSet();
-    views.set(PodIndexView.fromResource(podIndex("apps", { namespaces: ["apps"], expose: { labels: ["app"], annotations: ["team"] } })));
+    views.set(
+      PodIndexView.fromResource(
+        podIndex("apps", { namespaces: ["apps"], expose: { labels: ["app"], annotations: ["team"] } }),
+      ),
+    );
     views.set(PodIndexView.fromResource(podIndex("fn", { namespaces: ["functions"] })));
-    cache = new PodCache({ keepAnnotation: (k) => views.annotationKeys().has(k) });
+    cache = new PodCache({ keepAnnotation: k => views.annotationKeys().has(k) });
     readiness = new Readiness(["pods", "podindexes"]);
     const metrics = new Metrics({ pods: () => cache.size, podsPerIndex: () => new Map([["apps", 1]]) });
-    app = buildServer({ lookup: new PodLookup(cache, views, readiness), readiness, podCount: () => cache.size, metrics });
+    app = buildServer({
+      lookup: new PodLookup(cache, views, readiness),
+      readiness,
+      podCount: () => cache.size,
+      metrics,
+    });
   });
   afterEach(() => app.close());
 
@@ -52,7 +61,12 @@ describe("lookup server", () => {
       expect(await get("/healthz")).toEqual({ status: 200, body: { status: "ok" } });
       expect(await get("/readyz")).toEqual({
         status: 503,
-        body: { status: "not ready", reason: "waiting for the initial list of podindexes", waitingFor: ["podindexes"], pods: 1 },
+        body: {
+          status: "not ready",
+          reason: "waiting for the initial list of podindexes",
+          waitingFor: ["podindexes"],
+          pods: 1,
+        },
       });
       expect(await get("/ready")).toEqual({ status: 503, body: { status: "not ready", pod_count: 1, podCount: 1 } });
     });
@@ -112,7 +126,12 @@ describe("lookup server", () => {
     });
 
     it("rejects a malformed IP or UID with 400 and a JSON reason", async () => {
-      for (const url of ["/v1/pods/by-ip/10.42.0", "/v1/pods/by-ip/not-an-ip", "/v1/pods/by-ip/10.42.0.10%2F24", "/v1/pods/by-uid/xyz"]) {
+      for (const url of [
+        "/v1/pods/by-ip/10.42.0",
+        "/v1/pods/by-ip/not-an-ip",
+        "/v1/pods/by-ip/10.42.0.10%2F24",
+        "/v1/pods/by-uid/xyz",
+      ]) {
         const res = await get(url);
         expect(res.status, url).toBe(400);
         expect(res.body.error, url).toBe("BadRequest");
@@ -123,7 +142,10 @@ describe("lookup server", () => {
     it("404s an unknown IP and says why for terminal and hostNetwork pods", async () => {
       cache.upsert(makePod({ name: "job-1", ips: ["10.42.0.60"], phase: "Succeeded" }));
       cache.upsert(makePod({ name: "exporter", ips: ["10.0.0.11"], hostNetwork: true }));
-      expect(await get("/v1/pods/by-ip/10.42.9.9")).toMatchObject({ status: 404, body: { error: "NotFound", reason: "unknown" } });
+      expect(await get("/v1/pods/by-ip/10.42.9.9")).toMatchObject({
+        status: 404,
+        body: { error: "NotFound", reason: "unknown" },
+      });
       expect(await get("/v1/pods/by-ip/10.42.0.60")).toMatchObject({ status: 404, body: { reason: "terminal" } });
       expect(await get("/v1/pods/by-ip/10.0.0.11")).toMatchObject({ status: 404, body: { reason: "hostNetwork" } });
     });
@@ -152,12 +174,22 @@ describe("lookup server", () => {
 
     it("scopes a lookup to one PodIndex with ?index=", async () => {
       expect((await get("/v1/pods/by-ip/10.42.0.10?index=apps")).status).toBe(200);
-      expect(await get("/v1/pods/by-ip/10.42.0.10?index=fn")).toMatchObject({ status: 404, body: { reason: "unknown" } });
-      expect(await get("/v1/pods/by-ip/10.42.0.10?index=nope")).toMatchObject({ status: 404, body: { error: "IndexNotFound" } });
+      expect(await get("/v1/pods/by-ip/10.42.0.10?index=fn")).toMatchObject({
+        status: 404,
+        body: { reason: "unknown" },
+      });
+      expect(await get("/v1/pods/by-ip/10.42.0.10?index=nope")).toMatchObject({
+        status: 404,
+        body: { error: "IndexNotFound" },
+      });
     });
 
     it("finds a pod by UID, case-insensitively", async () => {
-      const res = await get("/v1/pods/by-uid/11111111-1111-4111-8111-111111111111".toUpperCase().replace("/V1/PODS/BY-UID", "/v1/pods/by-uid"));
+      const res = await get(
+        "/v1/pods/by-uid/11111111-1111-4111-8111-111111111111"
+          .toUpperCase()
+          .replace("/V1/PODS/BY-UID", "/v1/pods/by-uid"),
+      );
       // (the UID part is upper-case; Kubernetes UIDs are lower-case)
       expect(res.status).toBe(200);
       expect(res.body.pod.name).toBe("web-1");
@@ -219,7 +251,10 @@ describe("lookup server", () => {
 
       it("GET /pod keeps pod-watcher's errors", async () => {
         expect(await get("/pod")).toEqual({ status: 400, body: { error: "IP parameter is required" } });
-        expect(await get("/pod?ip=10.42.9.9")).toMatchObject({ status: 404, body: { error: "No pod found with IP 10.42.9.9" } });
+        expect(await get("/pod?ip=10.42.9.9")).toMatchObject({
+          status: 404,
+          body: { error: "No pod found with IP 10.42.9.9" },
+        });
       });
 
       it("GET /pods?namespace= is a map keyed by pod IP with a count", async () => {
@@ -253,7 +288,10 @@ describe("lookup server", () => {
 
       it("keeps pod-index's 404 message", async () => {
         const uid = "22222222-2222-4222-8222-222222222222";
-        expect(await get(`/api/v1/pod?uid=${uid}`)).toEqual({ status: 404, body: { error: `pod with UID ${uid} not found` } });
+        expect(await get(`/api/v1/pod?uid=${uid}`)).toEqual({
+          status: 404,
+          body: { error: `pod with UID ${uid} not found` },
+        });
         expect((await get("/api/v1/pod")).status).toBe(400);
       });
     });

@@ -14,19 +14,37 @@ describe("compileSelector", () => {
     ["In hit", { matchExpressions: [{ key: "app", operator: "In", values: ["web", "api"] }] }, web, true],
     ["In on missing key", { matchExpressions: [{ key: "app", operator: "In", values: ["web"] }] }, bare, false],
     ["NotIn miss", { matchExpressions: [{ key: "app", operator: "NotIn", values: ["web"] }] }, web, false],
-    ["NotIn matches a pod without the key", { matchExpressions: [{ key: "app", operator: "NotIn", values: ["web"] }] }, bare, true],
+    [
+      "NotIn matches a pod without the key",
+      { matchExpressions: [{ key: "app", operator: "NotIn", values: ["web"] }] },
+      bare,
+      true,
+    ],
     ["Exists", { matchExpressions: [{ key: "app", operator: "Exists" }] }, web, true],
     ["Exists on missing key", { matchExpressions: [{ key: "app", operator: "Exists" }] }, bare, false],
     ["DoesNotExist", { matchExpressions: [{ key: "app", operator: "DoesNotExist" }] }, bare, true],
-    ["labels AND expressions", { matchLabels: { tier: "frontend" }, matchExpressions: [{ key: "app", operator: "In", values: ["api"] }] }, web, false],
+    [
+      "labels AND expressions",
+      { matchLabels: { tier: "frontend" }, matchExpressions: [{ key: "app", operator: "In", values: ["api"] }] },
+      web,
+      false,
+    ],
     ["empty value", { matchLabels: { app: "" } }, { app: "" }, true],
   ])("%s", (_name, selector, labels, expected) => {
     expect(compileSelector(selector)(labels)).toBe(expected);
   });
 
   it.each<[LabelSelector, string, RegExp]>([
-    [{ matchExpressions: [{ key: "app", operator: "Has", values: ["x"] }] }, "InvalidSelector", /spec\.podSelector\.matchExpressions\[0\]\.operator: Unsupported value: "Has": supported values: "In", "NotIn", "Exists", "DoesNotExist"/],
-    [{ matchExpressions: [{ key: "app", operator: "In" }] }, "InvalidSelector", /matchExpressions\[0\]\.values: Required value/],
+    [
+      { matchExpressions: [{ key: "app", operator: "Has", values: ["x"] }] },
+      "InvalidSelector",
+      /spec\.podSelector\.matchExpressions\[0\]\.operator: Unsupported value: "Has": supported values: "In", "NotIn", "Exists", "DoesNotExist"/,
+    ],
+    [
+      { matchExpressions: [{ key: "app", operator: "In" }] },
+      "InvalidSelector",
+      /matchExpressions\[0\]\.values: Required value/,
+    ],
     [{ matchExpressions: [{ key: "app", operator: "Exists", values: ["x"] }] }, "InvalidSelector", /values: Forbidden/],
     [{ matchLabels: { "bad key!": "x" } }, "InvalidLabelKey", /matchLabels: Invalid value: "bad key!"/],
     [{ matchExpressions: [{ key: "-app", operator: "Exists" }] }, "InvalidLabelKey", /matchExpressions\[0\]\.key/],
@@ -45,8 +63,11 @@ describe("compileSelector", () => {
 });
 
 describe("isValidLabelKey", () => {
-  it.each(["app", "app.kubernetes.io/name", "a", "A_b-c.d", "example.com/x"])("accepts %s", (key) => expect(isValidLabelKey(key)).toBe(true));
-  it.each(["", "/app", "Example.com/app", "app/", "a/b/c", "-x", "x".repeat(64), `${"a".repeat(254)}/x`])("refuses %j", (key) =>
-    expect(isValidLabelKey(key)).toBe(false),
+  it.each(["app", "app.kubernetes.io/name", "a", "A_b-c.d", "example.com/x"])("accepts %s", key =>
+    expect(isValidLabelKey(key)).toBe(true),
+  );
+  it.each(["", "/app", "Example.com/app", "app/", "a/b/c", "-x", "x".repeat(64), `${"a".repeat(254)}/x`])(
+    "refuses %j",
+    key => expect(isValidLabelKey(key)).toBe(false),
   );
 });

@@ -64,7 +64,7 @@ export function compileSelector(selector: LabelSelector | undefined, path = "spe
   for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
     checkKey(key, `${path}.matchLabels`);
     checkValue(value, `${path}.matchLabels[${key}]`);
-    tests.push((labels) => labels?.[key] === value);
+    tests.push(labels => labels?.[key] === value);
   }
   (selector?.matchExpressions ?? []).forEach((req, i) => {
     const at = `${path}.matchExpressions[${i}]`;
@@ -73,29 +73,35 @@ export function compileSelector(selector: LabelSelector | undefined, path = "spe
     if (!OPERATORS.includes(req.operator)) {
       throw new SpecError(
         "InvalidSelector",
-        `${at}.operator: Unsupported value: ${JSON.stringify(req.operator)}: supported values: ${OPERATORS.map((o) => `"${o}"`).join(", ")}`,
+        `${at}.operator: Unsupported value: ${JSON.stringify(req.operator)}: supported values: ${OPERATORS.map(o => `"${o}"`).join(", ")}`,
       );
     }
     if ((req.operator === "In" || req.operator === "NotIn") && values.length === 0) {
-      throw new SpecError("InvalidSelector", `${at}.values: Required value: must be specified when \`operator\` is 'In' or 'NotIn'`);
+      throw new SpecError(
+        "InvalidSelector",
+        `${at}.values: Required value: must be specified when \`operator\` is 'In' or 'NotIn'`,
+      );
     }
     if ((req.operator === "Exists" || req.operator === "DoesNotExist") && values.length > 0) {
-      throw new SpecError("InvalidSelector", `${at}.values: Forbidden: may not be specified when \`operator\` is 'Exists' or 'DoesNotExist'`);
+      throw new SpecError(
+        "InvalidSelector",
+        `${at}.values: Forbidden: may not be specified when \`operator\` is 'Exists' or 'DoesNotExist'`,
+      );
     }
     const set = new Set(values.map((v, j) => checkValue(v, `${at}.values[${j}]`)));
     switch (req.operator) {
       case "In":
-        tests.push((labels) => labels?.[key] !== undefined && set.has(labels[key]));
+        tests.push(labels => labels?.[key] !== undefined && set.has(labels[key]));
         break;
       case "NotIn":
-        tests.push((labels) => labels?.[key] === undefined || !set.has(labels[key]));
+        tests.push(labels => labels?.[key] === undefined || !set.has(labels[key]));
         break;
       case "Exists":
-        tests.push((labels) => labels?.[key] !== undefined);
+        tests.push(labels => labels?.[key] !== undefined);
         break;
       default:
-        tests.push((labels) => labels?.[key] === undefined);
+        tests.push(labels => labels?.[key] === undefined);
     }
   });
-  return (labels) => tests.every((test) => test(labels));
+  return labels => tests.every(test => test(labels));
 }

@@ -32,11 +32,11 @@ export class ViewSet {
   }
 
   servedBy(rec: PodRecord): PodIndexView[] {
-    return this.#sorted.filter((view) => view.selects(rec));
+    return this.#sorted.filter(view => view.selects(rec));
   }
 
   isServed(rec: PodRecord): boolean {
-    return this.#sorted.some((view) => view.selects(rec));
+    return this.#sorted.some(view => view.selects(rec));
   }
 
   /** every annotation key some PodIndex exposes: what the cache keeps */
@@ -46,6 +46,6 @@ export class ViewSet {
 
   #recompute(): void {
     this.#sorted = [...this.#views.values()].sort((a, b) => a.name.localeCompare(b.name));
-    this.#annotationKeys = new Set(this.#sorted.flatMap((v) => v.annotationKeys));
+    this.#annotationKeys = new Set(this.#sorted.flatMap(v => v.annotationKeys));
   }
 }

@@ -30,22 +30,34 @@ export class PodIndexView {
     const spec = pi.spec ?? {};
     (spec.namespaces ?? []).forEach((ns, i) => {
       if (typeof ns !== "string" || !DNS_LABEL.test(ns)) {
-        throw new SpecError("InvalidNamespace", `spec.namespaces[${i}]: Invalid value: ${JSON.stringify(ns)}: a namespace name is a DNS label (lower-case letters, digits and '-', at most 63)`);
+        throw new SpecError(
+          "InvalidNamespace",
+          `spec.namespaces[${i}]: Invalid value: ${JSON.stringify(ns)}: a namespace name is a DNS label (lower-case letters, digits and '-', at most 63)`,
+        );
       }
     });
     const labels = spec.expose?.labels ?? ["*"];
     labels.forEach((key, i) => {
       if (key !== "*" && !isValidLabelKey(key)) {
-        throw new SpecError("InvalidExpose", `spec.expose.labels[${i}]: Invalid value: ${JSON.stringify(key)}: "*" or a label key`);
+        throw new SpecError(
+          "InvalidExpose",
+          `spec.expose.labels[${i}]: Invalid value: ${JSON.stringify(key)}: "*" or a label key`,
+        );
       }
     });
     const annotations = spec.expose?.annotations ?? [];
     annotations.forEach((key, i) => {
       if (key === "*") {
-        throw new SpecError("InvalidExpose", `spec.expose.annotations[${i}]: Forbidden: annotations are never exposed wholesale (they can hold secrets); list the keys`);
+        throw new SpecError(
+          "InvalidExpose",
+          `spec.expose.annotations[${i}]: Forbidden: annotations are never exposed wholesale (they can hold secrets); list the keys`,
+        );
       }
       if (!isValidLabelKey(key)) {
-        throw new SpecError("InvalidExpose", `spec.expose.annotations[${i}]: Invalid value: ${JSON.stringify(key)}: an annotation key`);
+        throw new SpecError(
+          "InvalidExpose",
+          `spec.expose.annotations[${i}]: Invalid value: ${JSON.stringify(key)}: an annotation key`,
+        );
       }
     });
     return new PodIndexView(

@@ -23,7 +23,10 @@ async function main(): Promise<void> {
   const seeded = demoPods();
   for (const { pod, status } of seeded) {
     const created = await K8s(kind.Pod).Create(pod as kind.Pod);
-    await K8s(kind.Pod).PatchStatus({ metadata: { name: created.metadata!.name, namespace: created.metadata!.namespace }, status });
+    await K8s(kind.Pod).PatchStatus({
+      metadata: { name: created.metadata!.name, namespace: created.metadata!.namespace },
+      status,
+    });
   }
   const sample = loadYaml(readFileSync(resolve(__dirname, "../../examples/podindex.yaml"), "utf8")) as PodIndex;
   await K8s(PodIndex).Apply(sample, { force: true });
@@ -77,7 +80,7 @@ Ctrl-C stops everything.`);
   process.on("SIGTERM", () => void shutdown());
 }
 
-main().catch((err) => {
+main().catch(err => {
   console.error("demo failed:", err instanceof Error ? err.message : err);
   process.exit(1);
 });

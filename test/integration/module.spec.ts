@@ -21,7 +21,12 @@ describe("podindex module against the simulated API server", () => {
   };
   const podAt = async (ip: string) => get(`/v1/pods/by-ip/${encodeURIComponent(ip)}`);
 
-  async function createPod(name: string, namespace: string, labels: Record<string, string>, extra: { hostNetwork?: boolean } = {}) {
+  async function createPod(
+    name: string,
+    namespace: string,
+    labels: Record<string, string>,
+    extra: { hostNetwork?: boolean } = {},
+  ) {
     const pod = await K8s(kind.Pod).Create({
       metadata: { name, namespace, labels },
       spec: { nodeName: "node-a", hostNetwork: extra.hostNetwork, containers: [{ name: "main", image: "nginx:1.27" }] },
@@ -32,13 +37,21 @@ describe("podindex module against the simulated API server", () => {
   async function setStatus(name: string, namespace: string, phase: string, ips: string[]) {
     await K8s(kind.Pod).PatchStatus({
       metadata: { name, namespace },
-      status: { phase, hostIP: "10.0.0.11", podIP: ips[0], podIPs: ips.map((ip) => ({ ip })), conditions: [{ type: "Ready", status: phase === "Running" ? "True" : "False" }] },
+      status: {
+        phase,
+        hostIP: "10.0.0.11",
+        podIP: ips[0],
+        podIPs: ips.map(ip => ({ ip })),
+        conditions: [{ type: "Ready", status: phase === "Running" ? "True" : "False" }],
+      },
     });
   }
 
   /** what the kubelet does once a graceful deletion's containers are gone */
   async function finishDeletion(name: string, namespace: string) {
-    const res = await fetch(`${sim.url}/api/v1/namespaces/${namespace}/pods/${name}?gracePeriodSeconds=0`, { method: "DELETE" });
+    const res = await fetch(`${sim.url}/api/v1/namespaces/${namespace}/pods/${name}?gracePeriodSeconds=0`, {
+      method: "DELETE",
+    });
     expect(res.status).toBe(200);
   }
 
@@ -48,7 +61,12 @@ describe("podindex module against the simulated API server", () => {
       await K8s(kind.Namespace).Create({ metadata: { name: ns } });
     }
     await K8s(PodIndex).Apply(
-      { apiVersion: "podindex.dev/v1alpha1", kind: "PodIndex", metadata: { name: "web" }, spec: { namespaces: ["apps", "batch"], podSelector: { matchLabels: { app: "web" } } } },
+      {
+        apiVersion: "podindex.dev/v1alpha1",
+        kind: "PodIndex",
+        metadata: { name: "web" },
+        spec: { namespaces: ["apps", "batch"], podSelector: { matchLabels: { app: "web" } } },
+      },
       { force: true },
     );
     const mod = await startModule();
@@ -66,24 +84,37 @@ describe("podindex module against the simulated API server", () => {
     const uid = await createPod("web-1", "apps", { app: "web" });
 
     // created, not yet scheduled: known by UID, owns no IP
-    await eventually(async () => expect((await get(`/v1/pods/by-uid/${uid}`)).body.pod).toMatchObject({ name: "web-1", podIPs: [] }));
+    await eventually(async () =>
+      expect((await get(`/v1/pods/by-uid/${uid}`)).body.pod).toMatchObject({ name: "web-1", podIPs: [] }),
+    );
 
     // the kubelet reports it running with an IP
     await setStatus("web-1", "apps", "Running", ["10.42.0.10"]);
-    await eventually(async () => expect(await podAt("10.42.0.10")).toMatchObject({ status: 200, body: { pod: { uid, name: "web-1", ready: true, indexes: ["web"] } } }));
+    await eventually(async () =>
+      expect(await podAt("10.42.0.10")).toMatchObject({
+        status: 200,
+        body: { pod: { uid, name: "web-1", ready: true, indexes: ["web"] } },
+      }),
+    );
     expect((await get("/pod?ip=10.42.0.10")).body).toMatchObject({ name: "web-1", pod_ip: "10.42.0.10" });
 
     // relabelled out of the PodIndex's selector: no longer served
-    await K8s(kind.Pod, { name: "web-1", namespace: "apps" }).Patch([{ op: "replace", path: "/metadata/labels/app", value: "worker" }]);
+    await K8s(kind.Pod, { name: "web-1", namespace: "apps" }).Patch([
+      { op: "replace", path: "/metadata/labels/app", value: "worker" },
+    ]);
     await eventually(async () => expect((await podAt("10.42.0.10")).status).toBe(404));
 
     // and back in
-    await K8s(kind.Pod, { name: "web-1", namespace: "apps" }).Patch([{ op: "replace", path: "/metadata/labels/app", value: "web" }]);
+    await K8s(kind.Pod, { name: "web-1", namespace: "apps" }).Patch([
+      { op: "replace", path: "/metadata/labels/app", value: "web" },
+    ]);
     await eventually(async () => expect((await podAt("10.42.0.10")).status).toBe(200));
 
     // a graceful delete only marks it: it still runs and still owns its IP
     await K8s(kind.Pod).InNamespace("apps").Delete("web-1");
-    await eventually(async () => expect((await podAt("10.42.0.10")).body.pod?.deletionTimestamp).toEqual(expect.any(String)));
+    await eventually(async () =>
+      expect((await podAt("10.42.0.10")).body.pod?.deletionTimestamp).toEqual(expect.any(String)),
+    );
 
     // once really gone, nothing answers for it
     await finishDeletion("web-1", "apps");
@@ -109,13 +140,17 @@ describe("podindex module against the simulated API server", () => {
 
     // the old pod's DELETED removes only the old pod
     await finishDeletion("web-old", "apps");
-    await eventually(async () => expect(await podAt("10.42.0.20")).toMatchObject({ status: 200, body: { pod: { uid: newUid, name: "web-new" } } }));
+    await eventually(async () =>
+      expect(await podAt("10.42.0.20")).toMatchObject({ status: 200, body: { pod: { uid: newUid, name: "web-new" } } }),
+    );
   });
 
   it("gives a finished pod's IP to its new owner and never answers with a hostNetwork pod", async () => {
     await createPod("job-1", "batch", { app: "web" });
     await setStatus("job-1", "batch", "Succeeded", ["10.42.1.60"]);
-    await eventually(async () => expect(await podAt("10.42.1.60")).toMatchObject({ status: 404, body: { reason: "terminal" } }));
+    await eventually(async () =>
+      expect(await podAt("10.42.1.60")).toMatchObject({ status: 404, body: { reason: "terminal" } }),
+    );
 
     await createPod("toolbox", "batch", { app: "web" });
     await setStatus("toolbox", "batch", "Running", ["10.42.1.60"]);
@@ -123,7 +158,9 @@ describe("podindex module against the simulated API server", () => {
 
     await createPod("exporter", "batch", { app: "web" }, { hostNetwork: true });
     await setStatus("exporter", "batch", "Running", ["10.0.0.11"]);
-    await eventually(async () => expect(await podAt("10.0.0.11")).toMatchObject({ status: 404, body: { reason: "hostNetwork" } }));
+    await eventually(async () =>
+      expect(await podAt("10.0.0.11")).toMatchObject({ status: 404, body: { reason: "hostNetwork" } }),
+    );
   });
 
   it("takes a new PodIndex into account without a restart, and forgets a deleted one", async () => {
@@ -133,10 +170,20 @@ describe("podindex module against the simulated API server", () => {
     expect((await podAt("10.42.2.2")).status).toBe(404);
 
     await K8s(PodIndex).Apply(
-      { apiVersion: "podindex.dev/v1alpha1", kind: "PodIndex", metadata: { name: "dns" }, spec: { namespaces: ["kube-system-2"], expose: { labels: ["k8s-app"] } } },
+      {
+        apiVersion: "podindex.dev/v1alpha1",
+        kind: "PodIndex",
+        metadata: { name: "dns" },
+        spec: { namespaces: ["kube-system-2"], expose: { labels: ["k8s-app"] } },
+      },
       { force: true },
     );
-    await eventually(async () => expect(await podAt("10.42.2.2")).toMatchObject({ status: 200, body: { pod: { name: "dns-1", indexes: ["dns"], labels: { "k8s-app": "dns" } } } }));
+    await eventually(async () =>
+      expect(await podAt("10.42.2.2")).toMatchObject({
+        status: 200,
+        body: { pod: { name: "dns-1", indexes: ["dns"], labels: { "k8s-app": "dns" } } },
+      }),
+    );
 
     await K8s(PodIndex).Delete("dns");
     await eventually(async () => expect((await podAt("10.42.2.2")).status).toBe(404));

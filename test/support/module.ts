@@ -25,7 +25,7 @@ export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_
       return await check();
     } catch (err) {
       if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, everyMs));
+      await new Promise(r => setTimeout(r, everyMs));
     }
   }
 }

@@ -36,12 +36,16 @@ export function makePod(
       deletionTimestamp: over.deletionTimestamp,
       resourceVersion: over.resourceVersion ?? String(counter),
     },
-    spec: { serviceAccountName: over.serviceAccountName ?? "web", nodeName: over.nodeName ?? "node-a", hostNetwork: over.hostNetwork },
+    spec: {
+      serviceAccountName: over.serviceAccountName ?? "web",
+      nodeName: over.nodeName ?? "node-a",
+      hostNetwork: over.hostNetwork,
+    },
     status: {
       phase: over.phase ?? "Running",
       hostIP: over.hostIP ?? "10.0.0.11",
       podIP: ips[0],
-      podIPs: ips.map((ip) => ({ ip })),
+      podIPs: ips.map(ip => ({ ip })),
       conditions: [{ type: "Ready", status: over.ready === false ? "False" : "True" }],
     },
   };
