@@ -1,0 +1,433 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ApiError, PageNotFound, badRequest, expired } from "./errors";
+import { discovery } from "./discovery";
+import { APPLY, applyPatchOfType, parsePatchBody } from "./patch";
+import { apiVersionOf, peprStoreCrd, type KObject, type ResourceType } from "./resources";
+import { parseFieldSelector, parseLabelSelector, type ObjectFilter } from "./selectors";
+import { Store, type StoredEvent, type WriteOptions } from "./store";
+import { toTable } from "./table";
+
+export { peprStoreCrd };
+export type { KObject };
+
+export interface ApiServerOptions {
+  port?: number;
+  host?: string;
+  /** how often a watch with allowWatchBookmarks=true gets a BOOKMARK (kube-apiserver: ~60 s) */
+  bookmarkIntervalMs?: number;
+  /** how many changes are kept for watches to resume from; older RVs get 410 Expired */
+  historyLimit?: number;
+  /** act as a kubelet: finish graceful pod deletions after this delay */
+  kubeletDeleteDelayMs?: number;
+  /** CustomResourceDefinitions to serve from the start */
+  crds?: object[];
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  contentType?: string;
+  body?: unknown;
+  at: number;
+}
+
+export interface SimulatedApiServer {
+  readonly url: string;
+  readonly kubeconfigPath: string;
+  readonly store: Store;
+  /** every request received, in order */
+  readonly requests: RecordedRequest[];
+  /** in-process create, with the same semantics as a POST (RV bump, watch events) */
+  create<T extends object>(obj: T): T;
+  get(apiVersion: string, kind: string, name: string, namespace?: string): KObject | undefined;
+  list(apiVersion: string, kind: string, namespace?: string): KObject[];
+  /** an etcd compaction: every older resourceVersion is now expired (410) */
+  compact(): void;
+  /** end every open watch stream, as an apiserver restart would */
+  dropWatches(): void;
+  close(): Promise<void>;
+}
+
+const SYSTEM: WriteOptions = { fieldManager: "kube-apiserver", operation: "Update" };
+
+interface Target {
+  type: ResourceType;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}
+
+/** Parse /api/v1/... and /apis/g/v/... into a resource target; undefined for other paths. */
+function parseTarget(store: Store, segs: string[]): Target | undefined {
+  let group: string;
+  let version: string;
+  let rest: string[];
+  if (segs[0] === "api" && segs.length >= 3) [group, version, rest] = ["", segs[1], segs.slice(2)];
+  else if (segs[0] === "apis" && segs.length >= 4) [group, version, rest] = [segs[1], segs[2], segs.slice(3)];
+  else return undefined;
+  let namespace: string | undefined;
+  if (rest[0] === "namespaces" && rest.length >= 3 && rest[2] !== "status" && rest[2] !== "finalize") {
+    namespace = rest[1];
+    rest = rest.slice(2);
+  }
+  const type = store.type(group, version, rest[0]);
+  if (!type || rest.length > 3 || (namespace && !type.namespaced)) throw new PageNotFound();
+  if (rest[2] !== undefined && !(rest[2] === "status" && type.statusSubresource)) throw new PageNotFound();
+  return { type, namespace, name: rest[1], subresource: rest[2] };
+}
+
+const readBody = (req: IncomingMessage) =>
+  new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-cache, private", ...headers });
+  res.end(text);
+}
+
+/** The default field manager kube-apiserver derives from the User-Agent (`kubectl/v1.32 …` → `kubectl`). */
+const managerFrom = (req: IncomingMessage, query: URLSearchParams) =>
+  query.get("fieldManager") || (req.headers["user-agent"] ?? "unknown").split("/")[0].split(" ")[0];
+
+/**
+ * A simulated kube-apiserver on 127.0.0.1: real HTTP, the list/watch/write semantics our clients
+ * rely on (see test/apiserver/README.md for what is and is not simulated).
+ */
+export async function startApiServer(opts: ApiServerOptions = {}): Promise<SimulatedApiServer> {
+  const store = new Store(opts.historyLimit, opts.kubeletDeleteDelayMs);
+  for (const crd of opts.crds ?? [])
+    store.create(store.type("apiextensions.k8s.io", "v1", "customresourcedefinitions")!, crd, SYSTEM);
+  const requests: RecordedRequest[] = [];
+  const watches = new Set<ServerResponse>();
+  const bookmarkMs = opts.bookmarkIntervalMs ?? 60_000;
+
+  function list(res: ServerResponse, req: IncomingMessage, t: Target, query: URLSearchParams, accept: string): void {
+    const labels = parseLabelSelector(query.get("labelSelector"));
+    const fields = parseFieldSelector(query.get("fieldSelector"), t.type.kind);
+    const rvParam = query.get("resourceVersion");
+    const match = query.get("resourceVersionMatch");
+    if (match && !rvParam)
+      throw new ApiError(
+        422,
+        "Invalid",
+        `resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided`,
+      );
+    if (match && match !== "Exact" && match !== "NotOlderThan")
+      throw new ApiError(422, "Invalid", `resourceVersionMatch: Unsupported value: "${match}"`);
+    const limit = Number(query.get("limit") ?? 0);
+    const pageable = limit > 0 && rvParam !== "0";
+    if (rvParam && rvParam !== "0") {
+      const rv = Number(rvParam);
+      if (!Number.isFinite(rv)) throw new ApiError(500, undefined, `invalid resource version "${rvParam}"`);
+      if ((match === "Exact" || (pageable && !match)) && store.isExpired(rv))
+        throw expired("The resourceVersion for the provided list is too old.");
+    }
+    let items = store.list(t.type, t.namespace).filter(o => labels(o) && fields(o));
+    let listRv = String(store.resourceVersion);
+    let start = "";
+    const token = query.get("continue");
+    if (token) {
+      let decoded: { rv: number; start: string };
+      try {
+        decoded = JSON.parse(Buffer.from(token, "base64").toString("utf8"));
+      } catch {
+        throw badRequest("continue key is not valid: illegal base64 data");
+      }
+      if (store.isExpired(decoded.rv))
+        throw expired(
+          "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+        );
+      listRv = String(decoded.rv);
+      start = decoded.start;
+    }
+    const key = (o: KObject) => `${o.metadata.namespace ?? ""}/${o.metadata.name}\u0000`;
+    if (start) items = items.filter(o => key(o) > start);
+    const metadata: KObject = { resourceVersion: listRv };
+    if (pageable && items.length > limit) {
+      const last = items[limit - 1];
+      metadata.continue = Buffer.from(
+        JSON.stringify({ v: "meta.k8s.io/v1", rv: Number(listRv), start: key(last) }),
+      ).toString("base64");
+      if (!query.get("labelSelector")) metadata.remainingItemCount = items.length - limit;
+      items = items.slice(0, limit);
+    } else if (t.type.custom) metadata.continue = "";
+    if (accept.includes("as=Table"))
+      return send(res, 200, toTable(t.type, items, listRv, query.get("includeObject") === "Object"));
+    void req;
+    send(res, 200, { kind: `${t.type.kind}List`, apiVersion: apiVersionOf(t.type), metadata, items });
+  }
+
+  function watch(req: IncomingMessage, res: ServerResponse, t: Target, query: URLSearchParams): void {
+    const labels = parseLabelSelector(query.get("labelSelector"));
+    const fields = parseFieldSelector(query.get("fieldSelector"), t.type.kind);
+    const inScope: ObjectFilter = o =>
+      (!t.namespace || o.metadata?.namespace === t.namespace) && (!t.name || o.metadata?.name === t.name);
+    const matches = (o: KObject | undefined) => !!o && inScope(o) && labels(o) && fields(o);
+    const resource = `${t.type.group}/${t.type.version}/${t.type.plural}`;
+    const rvParam = query.get("resourceVersion");
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "cache-control": "no-cache, private",
+      "transfer-encoding": "chunked",
+    });
+    res.flushHeaders(); // like kube-apiserver: headers at once, even on an idle watch
+    watches.add(res);
+    const write = (type: string, object: KObject) => res.write(`${JSON.stringify({ type, object })}\n`);
+    const deliver = (ev: StoredEvent) => {
+      if (ev.resource !== resource) return;
+      const before = ev.type !== "ADDED" && matches(ev.prev);
+      const after = ev.type !== "DELETED" && matches(ev.object);
+      if (ev.type === "DELETED") {
+        if (matches(ev.object)) write("DELETED", ev.object);
+      } else if (before && after) write("MODIFIED", ev.object);
+      else if (after) write("ADDED", ev.object);
+      else if (before)
+        write("DELETED", {
+          ...ev.prev,
+          metadata: { ...ev.prev!.metadata, resourceVersion: ev.object.metadata.resourceVersion },
+        });
+    };
+    let backlog: StoredEvent[] = [];
+    if (!rvParam || rvParam === "0") {
+      for (const o of store.list(t.type, t.namespace)) if (matches(o)) write("ADDED", o);
+    } else {
+      try {
+        backlog = store.eventsSince(Number(rvParam));
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        write("ERROR", err.toStatus());
+        watches.delete(res);
+        res.end();
+        return;
+      }
+    }
+    backlog.forEach(deliver);
+    const unsubscribe = store.subscribe(deliver);
+    const timers: NodeJS.Timeout[] = [];
+    if (query.get("allowWatchBookmarks") === "true") {
+      timers.push(
+        setInterval(() => {
+          const metadata = { resourceVersion: String(store.resourceVersion), creationTimestamp: null };
+          write("BOOKMARK", {
+            kind: t.type.kind,
+            apiVersion: apiVersionOf(t.type),
+            metadata,
+            ...(t.type.kind === "Pod" ? { spec: { containers: null }, status: {} } : {}),
+          });
+        }, bookmarkMs),
+      );
+    }
+    const finish = () => {
+      unsubscribe();
+      timers.forEach(clearInterval);
+      watches.delete(res);
+      if (!res.writableEnded) res.end();
+    };
+    const timeout = Number(query.get("timeoutSeconds") ?? 0);
+    if (timeout > 0) timers.push(setTimeout(finish, timeout * 1000));
+    req.on("close", finish);
+  }
+
+  async function write(
+    req: IncomingMessage,
+    res: ServerResponse,
+    t: Target,
+    query: URLSearchParams,
+    raw: string,
+  ): Promise<void> {
+    const method = req.method!;
+    const contentType = req.headers["content-type"] ?? "application/json";
+    const parseJson = (): KObject => {
+      try {
+        return raw ? JSON.parse(raw) : {};
+      } catch {
+        throw badRequest("the body of the request could not be decoded as JSON");
+      }
+    };
+    const opts: WriteOptions = {
+      fieldManager: managerFrom(req, query),
+      operation: "Update",
+      ...(t.subresource === "status" ? { subresource: "status" as const } : {}),
+    };
+    if (method === "POST" && !t.name) return send(res, 201, store.create(t.type, parseJson(), opts, t.namespace));
+    if (!t.name)
+      throw new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`);
+    if (method === "PUT") {
+      const body = parseJson();
+      const expectRv = body.metadata?.resourceVersion;
+      return send(
+        res,
+        200,
+        store.update(t.type, t.namespace, t.name, () => body, { ...opts, expectRv }),
+      );
+    }
+    if (method === "PATCH") {
+      const patch = parsePatchBody(String(contentType), raw, t.type) as KObject;
+      if (String(contentType).startsWith(APPLY)) {
+        if (!query.get("fieldManager")) {
+          throw new ApiError(
+            422,
+            "Invalid",
+            `PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch`,
+          );
+        }
+        opts.operation = "Apply";
+        if (!store.get(t.type, t.namespace, t.name)) {
+          if (t.subresource)
+            throw new ApiError(
+              404,
+              "NotFound",
+              `${t.type.group ? `${t.type.plural}.${t.type.group}` : t.type.plural} "${t.name}" not found`,
+              { name: t.name, kind: t.type.plural },
+            );
+          return send(
+            res,
+            201,
+            store.create(t.type, { ...patch, metadata: { ...patch.metadata, name: t.name } }, opts, t.namespace),
+          );
+        }
+      }
+      const expectRv = Array.isArray(patch) ? undefined : patch?.metadata?.resourceVersion;
+      return send(
+        res,
+        200,
+        store.update(t.type, t.namespace, t.name, cur => applyPatchOfType(String(contentType), cur, patch), {
+          ...opts,
+          expectRv,
+        }),
+      );
+    }
+    if (method === "DELETE") {
+      const options = raw ? parseJson() : {};
+      const graceParam = query.get("gracePeriodSeconds") ?? options.gracePeriodSeconds;
+      const result = store.delete(
+        t.type,
+        t.namespace,
+        t.name,
+        graceParam === undefined || graceParam === null ? undefined : Number(graceParam),
+      );
+      return send(res, 200, result.object ?? result.status);
+    }
+    throw new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`);
+  }
+
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const raw = req.method === "GET" ? "" : await readBody(req);
+    let body: unknown = raw;
+    try {
+      body = raw ? JSON.parse(raw) : undefined;
+    } catch {
+      /* YAML or garbage: recorded as text */
+    }
+    requests.push({
+      method: req.method ?? "GET",
+      path: url.pathname + url.search,
+      contentType: req.headers["content-type"],
+      body,
+      at: Date.now(),
+    });
+    try {
+      const segs = url.pathname.split("/").filter(Boolean);
+      const known = discovery(store, url.pathname, String(req.headers.accept ?? ""));
+      if (known) return send(res, 200, known.body, known.headers);
+      const t = parseTarget(store, segs);
+      if (!t) throw new PageNotFound();
+      if (req.method === "GET") {
+        if (t.name) {
+          const obj = store.mustGet(t.type, t.namespace, t.name);
+          const accept = String(req.headers.accept ?? "");
+          return send(
+            res,
+            200,
+            accept.includes("as=Table")
+              ? toTable(t.type, [obj], obj.metadata.resourceVersion, url.searchParams.get("includeObject") === "Object")
+              : obj,
+          );
+        }
+        const w = url.searchParams.get("watch");
+        if (w === "true" || w === "1") return watch(req, res, t, url.searchParams);
+        return list(res, req, t, url.searchParams, String(req.headers.accept ?? ""));
+      }
+      await write(req, res, t, url.searchParams, raw);
+    } catch (err) {
+      if (res.headersSent) return void res.end();
+      if (err instanceof PageNotFound) {
+        res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
+        return void res.end("404 page not found\n");
+      }
+      if (err instanceof ApiError) return send(res, err.code, err.toStatus());
+      send(res, 500, new ApiError(500, "InternalError", String(err)).toStatus());
+    }
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://127.0.0.1:${port}`;
+  const kubeconfigPath = join(mkdtempSync(join(tmpdir(), "podindex-sim-")), "kubeconfig");
+  writeFileSync(kubeconfigPath, kubeconfig(url));
+
+  const typeOf = (apiVersion: string, kind: string) => {
+    const t = store.typeOf(apiVersion, kind);
+    if (!t) throw new Error(`the simulated apiserver serves no ${apiVersion} ${kind}`);
+    return t;
+  };
+
+  return {
+    url,
+    kubeconfigPath,
+    store,
+    requests,
+    create: <T extends object>(obj: T) => {
+      const o = obj as KObject;
+      return store.create(typeOf(o.apiVersion, o.kind), o, { fieldManager: "simulator", operation: "Update" }) as T;
+    },
+    get: (apiVersion, kind, name, namespace) => store.get(typeOf(apiVersion, kind), namespace, name),
+    list: (apiVersion, kind, namespace) => store.list(typeOf(apiVersion, kind), namespace),
+    compact: () => store.compact(),
+    dropWatches: () => {
+      for (const res of watches) res.destroy();
+      watches.clear();
+    },
+    close: async () => {
+      store.close();
+      for (const res of watches) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>(resolve => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A kubeconfig for a plain-HTTP server (client-node needs insecure-skip-tls-verify then). */
+export function kubeconfig(url: string): string {
+  return [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "  - name: podindex-sim",
+    "    cluster:",
+    `      server: ${url}`,
+    "      insecure-skip-tls-verify: true",
+    "users:",
+    "  - name: podindex-sim",
+    "    user:",
+    "      token: podindex-simulator",
+    "contexts:",
+    "  - name: podindex-sim",
+    "    context: { cluster: podindex-sim, user: podindex-sim }",
+    "current-context: podindex-sim",
+    "",
+  ].join("\n");
+}

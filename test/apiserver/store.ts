@@ -1,0 +1,344 @@
+import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
+import { alreadyExists, badRequest, conflict, expired, notFound } from "./errors";
+import { BUILTIN_TYPES, apiVersionOf, typeKey, typesFromCrd, type KObject, type ResourceType } from "./resources";
+
+export type EventType = "ADDED" | "MODIFIED" | "DELETED";
+
+/** One change, as watches see it: `prev` is the object before (for selector membership). */
+export interface StoredEvent {
+  type: EventType;
+  resource: string;
+  object: KObject;
+  prev?: KObject;
+  rv: number;
+}
+
+export interface WriteOptions {
+  fieldManager: string;
+  operation: "Update" | "Apply";
+  subresource?: "status";
+}
+
+const clone = <T>(o: T): T => structuredClone(o);
+const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+const TERMINAL = new Set(["Succeeded", "Failed"]);
+const randomSuffix = () =>
+  Array.from({ length: 5 }, () => "bcdfghjklmnpqrstvwxz2456789"[Math.floor(Math.random() * 27)]).join("");
+
+/** What a write compares to decide it is a no-op: everything but the resourceVersion and field times. */
+function comparable(o: KObject): KObject {
+  const c = clone(o);
+  delete c.metadata.resourceVersion;
+  for (const mf of c.metadata.managedFields ?? []) delete mf.time;
+  return c;
+}
+
+/**
+ * Objects of every served type, one global resourceVersion counter and a bounded history of
+ * changes for watches to resume from. Semantics follow kube-apiserver v1.32 (see the transcripts).
+ */
+export class Store {
+  #rv = 100;
+  readonly #types = new Map<string, ResourceType>();
+  readonly #objects = new Map<string, Map<string, KObject>>();
+  readonly #history: StoredEvent[] = [];
+  /** watches and continue tokens from an RV below this are expired */
+  #oldestRv = 100;
+  readonly #listeners = new Set<(ev: StoredEvent) => void>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly historyLimit = 10_000,
+    private readonly kubeletDeleteDelayMs?: number,
+  ) {
+    for (const t of BUILTIN_TYPES) this.registerType(t);
+    for (const name of ["default", "kube-system", "kube-public", "kube-node-lease"]) {
+      this.create(
+        this.type("", "v1", "namespaces")!,
+        { metadata: { name } },
+        { fieldManager: "kube-apiserver", operation: "Update" },
+      );
+    }
+  }
+
+  get resourceVersion(): number {
+    return this.#rv;
+  }
+
+  registerType(t: ResourceType): void {
+    const key = typeKey(t.group, t.version, t.plural);
+    this.#types.set(key, t);
+    if (!this.#objects.has(key)) this.#objects.set(key, new Map());
+  }
+
+  type(group: string, version: string, plural: string): ResourceType | undefined {
+    return this.#types.get(typeKey(group, version, plural));
+  }
+
+  typeOf(apiVersion: string, kind: string): ResourceType | undefined {
+    return [...this.#types.values()].find(t => apiVersionOf(t) === apiVersion && t.kind === kind);
+  }
+
+  types(): ResourceType[] {
+    return [...this.#types.values()];
+  }
+
+  list(t: ResourceType, namespace?: string): KObject[] {
+    const all = [...this.#objects.get(this.#key(t))!.values()].filter(
+      o => !namespace || o.metadata.namespace === namespace,
+    );
+    return all
+      .sort(
+        (a, b) =>
+          (a.metadata.namespace ?? "").localeCompare(b.metadata.namespace ?? "") ||
+          a.metadata.name.localeCompare(b.metadata.name),
+      )
+      .map(clone);
+  }
+
+  get(t: ResourceType, namespace: string | undefined, name: string): KObject | undefined {
+    const o = this.#objects.get(this.#key(t))!.get(this.#id(t, namespace, name));
+    return o && clone(o);
+  }
+
+  mustGet(t: ResourceType, namespace: string | undefined, name: string): KObject {
+    const o = this.get(t, namespace, name);
+    if (!o) throw notFound(t.plural, name, t.group);
+    return o;
+  }
+
+  create(t: ResourceType, body: KObject, opts: WriteOptions, namespace?: string): KObject {
+    const obj = clone(body);
+    obj.metadata ??= {};
+    if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = obj.metadata.generateName + randomSuffix();
+    if (!obj.metadata.name) throw badRequest("name or generateName is required");
+    if (t.namespaced) {
+      namespace ??= obj.metadata.namespace;
+      if (obj.metadata.namespace && namespace && obj.metadata.namespace !== namespace) {
+        throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
+      }
+      if (!namespace) throw badRequest("a namespace is required");
+      if (!this.get(this.type("", "v1", "namespaces")!, undefined, namespace)) throw notFound("namespaces", namespace);
+      obj.metadata.namespace = namespace;
+    } else delete obj.metadata.namespace;
+    if (this.get(t, namespace, obj.metadata.name)) throw alreadyExists(t.plural, obj.metadata.name, t.group);
+    obj.apiVersion = apiVersionOf(t);
+    obj.kind = t.kind;
+    Object.assign(obj.metadata, { uid: randomUUID(), creationTimestamp: now() });
+    delete obj.metadata.deletionTimestamp;
+    if (t.custom || t.kind === "EndpointSlice" || t.kind === "CustomResourceDefinition") obj.metadata.generation = 1;
+    if (t.kind === "Pod") obj.status = { phase: "Pending", qosClass: "BestEffort" };
+    else if (t.kind === "Namespace") {
+      obj.spec = { finalizers: ["kubernetes"] };
+      obj.status = { phase: "Active" };
+    } else if (t.statusSubresource) delete obj.status;
+    obj.metadata.managedFields = [this.#managed(t, opts)];
+    if (t.kind === "CustomResourceDefinition") {
+      obj.status = {
+        conditions: [
+          {
+            type: "NamesAccepted",
+            status: "True",
+            reason: "NoConflicts",
+            message: "no conflicts found",
+            lastTransitionTime: now(),
+          },
+          {
+            type: "Established",
+            status: "True",
+            reason: "InitialNamesAccepted",
+            message: "the initial names have been accepted",
+            lastTransitionTime: now(),
+          },
+        ],
+        acceptedNames: obj.spec?.names,
+        storedVersions: (obj.spec?.versions ?? []).filter((v: KObject) => v.storage).map((v: KObject) => v.name),
+      };
+      for (const ct of typesFromCrd(obj)) this.registerType(ct);
+    }
+    return this.#commit(t, "ADDED", undefined, obj);
+  }
+
+  /**
+   * Write a new state computed from the current one. A result equal to the current object is a
+   * no-op (same resourceVersion, no event). `expectRv` makes a stale write a 409.
+   */
+  update(
+    t: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    change: (current: KObject) => KObject,
+    opts: WriteOptions & { expectRv?: string },
+  ): KObject {
+    const current = this.mustGet(t, namespace, name);
+    if (opts.expectRv && opts.expectRv !== current.metadata.resourceVersion) throw conflict(t.plural, name, t.group);
+    const proposed = change(clone(current));
+    let next: KObject;
+    if (opts.subresource === "status") {
+      next = { ...clone(current), status: proposed.status };
+    } else {
+      next = proposed;
+      next.metadata = {
+        ...proposed.metadata,
+        name: current.metadata.name,
+        uid: current.metadata.uid,
+        creationTimestamp: current.metadata.creationTimestamp,
+        ...(t.namespaced ? { namespace: current.metadata.namespace } : {}),
+      };
+      if (current.metadata.deletionTimestamp) next.metadata.deletionTimestamp = current.metadata.deletionTimestamp;
+      else delete next.metadata.deletionTimestamp;
+      if (t.statusSubresource) next.status = current.status;
+    }
+    next.apiVersion = current.apiVersion;
+    next.kind = current.kind;
+    next.metadata.resourceVersion = current.metadata.resourceVersion;
+    next.metadata.generation = current.metadata.generation;
+    if (next.metadata.generation === undefined) delete next.metadata.generation;
+    next.metadata.managedFields = this.#withManager(current.metadata.managedFields ?? [], t, opts);
+    // unchanged content by known managers (only field times differ) is a no-op; a new manager is a write
+    if (isDeepStrictEqual(comparable(next), comparable(current))) return current;
+    if (next.metadata.generation !== undefined) {
+      const specChanged = !isDeepStrictEqual(next.spec, current.spec);
+      if (t.kind === "EndpointSlice" || specChanged) next.metadata.generation = current.metadata.generation + 1;
+    }
+    if (current.metadata.deletionTimestamp && !(next.metadata.finalizers?.length > 0)) {
+      // the last finalizer is gone: the object goes, and the response keeps the old version
+      delete next.metadata.finalizers;
+      this.#remove(t, current, next);
+      return next;
+    }
+    return this.#commit(t, "MODIFIED", current, next);
+  }
+
+  /** DELETE, with kube-apiserver's graceful pod deletion and finalizer semantics. */
+  delete(
+    t: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    gracePeriodSeconds?: number,
+  ): { object?: KObject; status?: KObject } {
+    const current = this.mustGet(t, namespace, name);
+    if (t.kind === "Pod") return { object: this.#deletePod(t, current, gracePeriodSeconds) };
+    if (current.metadata.finalizers?.length > 0) {
+      if (current.metadata.deletionTimestamp) return { object: current };
+      const next = clone(current);
+      next.metadata.deletionTimestamp = now();
+      next.metadata.deletionGracePeriodSeconds = 0;
+      if (next.metadata.generation !== undefined) next.metadata.generation++;
+      return { object: this.#commit(t, "MODIFIED", current, next) };
+    }
+    this.#remove(t, current, current);
+    return {
+      status: {
+        kind: "Status",
+        apiVersion: "v1",
+        metadata: {},
+        status: "Success",
+        details: { name, ...(t.group ? { group: t.group } : {}), kind: t.plural, uid: current.metadata.uid },
+      },
+    };
+  }
+
+  /** Make every RV up to now unusable for watches and continue tokens (an etcd compaction). */
+  compact(): void {
+    this.#oldestRv = this.#rv;
+    this.#history.length = 0;
+  }
+
+  /** The changes after `rv`, or 410 when they are no longer kept. */
+  eventsSince(rv: number): StoredEvent[] {
+    if (rv < this.#oldestRv) throw expired(`too old resource version: ${rv} (${this.#oldestRv})`);
+    return this.#history.filter(e => e.rv > rv);
+  }
+
+  isExpired(rv: number): boolean {
+    return rv < this.#oldestRv;
+  }
+
+  subscribe(listener: (ev: StoredEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  close(): void {
+    for (const t of this.#timers) clearTimeout(t);
+  }
+
+  #deletePod(t: ResourceType, current: KObject, grace?: number): KObject {
+    const immediate = grace === 0 || !current.spec?.nodeName || TERMINAL.has(current.status?.phase);
+    if (immediate) {
+      const marked = clone(current);
+      marked.metadata.deletionTimestamp ??= now();
+      marked.metadata.deletionGracePeriodSeconds = 0;
+      const modified = this.#commit(t, "MODIFIED", current, marked);
+      this.#remove(t, modified, modified);
+      return modified;
+    }
+    if (current.metadata.deletionTimestamp) return current;
+    const seconds = grace ?? current.spec?.terminationGracePeriodSeconds ?? 30;
+    const marked = clone(current);
+    marked.metadata.deletionTimestamp = new Date(Date.now() + seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    marked.metadata.deletionGracePeriodSeconds = seconds;
+    const result = this.#commit(t, "MODIFIED", current, marked);
+    if (this.kubeletDeleteDelayMs !== undefined) {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        const still = this.get(t, current.metadata.namespace, current.metadata.name);
+        if (still && still.metadata.uid === current.metadata.uid) this.#deletePod(t, still, 0);
+      }, this.kubeletDeleteDelayMs);
+      this.#timers.add(timer);
+    }
+    return result;
+  }
+
+  #remove(t: ResourceType, current: KObject, lastState: KObject): void {
+    this.#objects.get(this.#key(t))!.delete(this.#id(t, current.metadata.namespace, current.metadata.name));
+    const gone = clone(lastState);
+    gone.metadata.resourceVersion = String(++this.#rv);
+    this.#record({ type: "DELETED", resource: this.#key(t), object: gone, prev: current, rv: this.#rv });
+  }
+
+  #commit(t: ResourceType, type: EventType, prev: KObject | undefined, next: KObject): KObject {
+    next.metadata.resourceVersion = String(++this.#rv);
+    this.#objects.get(this.#key(t))!.set(this.#id(t, next.metadata.namespace, next.metadata.name), next);
+    this.#record({ type, resource: this.#key(t), object: clone(next), prev: prev && clone(prev), rv: this.#rv });
+    return clone(next);
+  }
+
+  #record(ev: StoredEvent): void {
+    this.#history.push(ev);
+    while (this.#history.length > this.historyLimit) this.#oldestRv = this.#history.shift()!.rv;
+    for (const listener of this.#listeners) listener(ev);
+  }
+
+  #managed(t: ResourceType, opts: WriteOptions): KObject {
+    return {
+      manager: opts.fieldManager,
+      operation: opts.operation,
+      apiVersion: apiVersionOf(t),
+      time: now(),
+      fieldsType: "FieldsV1",
+      fieldsV1: {},
+      ...(opts.subresource ? { subresource: opts.subresource } : {}),
+    };
+  }
+
+  #withManager(entries: KObject[], t: ResourceType, opts: WriteOptions): KObject[] {
+    const same = (m: KObject) =>
+      m.manager === opts.fieldManager &&
+      m.operation === opts.operation &&
+      (m.subresource ?? undefined) === opts.subresource;
+    return entries.some(same)
+      ? entries.map(m => (same(m) ? { ...m, time: now() } : m))
+      : [...entries, this.#managed(t, opts)];
+  }
+
+  #key(t: ResourceType): string {
+    return typeKey(t.group, t.version, t.plural);
+  }
+
+  #id(t: ResourceType, namespace: string | undefined, name: string): string {
+    return t.namespaced ? `${namespace}/${name}` : name;
+  }
+}
