@@ -15,7 +15,8 @@ const NODES = [
   { name: "node-c", ip: "10.0.0.13", cidr: "10.42.2" },
 ] as const;
 
-export const NAMESPACES = ["apps", "functions", "monitoring", "fission", "gateway", "kube-system"] as const;
+/** created by the demo; default and kube-system exist in every cluster */
+export const NAMESPACES = ["apps", "functions", "monitoring", "fission", "gateway"] as const;
 
 interface PodSpecInput {
   namespace: string;

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const u = mod.url;
   const kc = `kubectl --kubeconfig ${sim.kubeconfigPath}`;
   console.log(`
-podindex demo is running: ${seeded.length} pods in ${NAMESPACES.length + 1} namespaces, PodIndex "${sample.metadata!.name}" applied.
+podindex demo is running: ${seeded.length} pods in ${NAMESPACES.length + 2} namespaces, PodIndex "${sample.metadata!.name}" applied.
 
   lookup server        ${u}
   simulated apiserver  ${sim.url}   (kubeconfig: ${sim.kubeconfigPath})
@@ -61,8 +61,8 @@ Try:
 
 Change the cluster while it runs (pods deleted gracefully are removed 2 s later, as a kubelet would):
   ${kc} get pods -A
-  ${kc} label pod -n apps web-7d9f8b6c5d-x2k4p app=canary --overwrite   # then the hit above turns into a 404
-  ${kc} delete pod -n apps web-7d9f8b6c5d-m8q1z
+  ${kc} label pod -n apps web-7d9f8b6c5d-x2k4p team=payments   # the hit above now shows the label
+  ${kc} delete pod -n apps web-7d9f8b6c5d-m8q1z                 # then 10.42.1.10 is a 404
   ${kc} get podindex
 
 Ctrl-C stops everything.`);
