@@ -24,6 +24,10 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 export function parsePatchBody(contentType: string, raw: string, t: ResourceType): unknown {
   const type = contentType.split(";")[0].trim();
   const accepted = [JSON_PATCH, MERGE, APPLY, ...(t.custom ? [] : [STRATEGIC])];
+  if (![JSON_PATCH, MERGE, APPLY, STRATEGIC].includes(type)) {
+    // not a patch type at all: kube-apiserver's generic answer
+    throw new ApiError(415, "UnsupportedMediaType", "415: Unsupported Media Type", {});
+  }
   if (!accepted.includes(type)) {
     throw new ApiError(
       415,

@@ -52,6 +52,26 @@ export interface SimulatedApiServer {
   close(): Promise<void>;
 }
 
+/** A resourceVersion that is not a number is a 500 with no reason, as upstream answers. */
+function checkResourceVersion(rv: string | null): string | null {
+  if (rv !== null && rv !== "" && !/^\d+$/.test(rv)) {
+    throw new ApiError(
+      500,
+      undefined,
+      `resourceVersion: Invalid value: "${rv}": strconv.ParseUint: parsing "${rv}": invalid syntax`,
+    );
+  }
+  return rv;
+}
+
+/** A 422 about request options (ListOptions, PatchOptions), with upstream's details. */
+const invalidOptions = (kind: string, field: string, reason: string, message: string) =>
+  new ApiError(422, "Invalid", `${kind}.meta.k8s.io "" is invalid: ${field}: ${message}`, {
+    group: "meta.k8s.io",
+    kind,
+    causes: [{ reason, message, field }],
+  });
+
 const SYSTEM: WriteOptions = { fieldManager: "kube-apiserver", operation: "Update" };
 
 interface Target {
@@ -110,24 +130,47 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
   const watches = new Set<ServerResponse>();
   const bookmarkMs = opts.bookmarkIntervalMs ?? 60_000;
 
-  function list(res: ServerResponse, req: IncomingMessage, t: Target, query: URLSearchParams, accept: string): void {
+  async function list(
+    res: ServerResponse,
+    req: IncomingMessage,
+    t: Target,
+    query: URLSearchParams,
+    accept: string,
+  ): Promise<void> {
+    const asked = Number(checkResourceVersion(query.get("resourceVersion")) ?? 0);
+    if (asked > store.resourceVersion && query.get("resourceVersionMatch") !== "Exact") {
+      // kube-apiserver waits ~3 s for its cache to reach a version from the future, then gives up
+      await new Promise(r => setTimeout(r, 3000));
+      if (asked > store.resourceVersion) {
+        throw new ApiError(
+          504,
+          "Timeout",
+          `Timeout: Too large resource version: ${asked}, current: ${store.resourceVersion}`,
+          {
+            causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version" }],
+            retryAfterSeconds: 1,
+          },
+        );
+      }
+    }
     const labels = parseLabelSelector(query.get("labelSelector"));
     const fields = parseFieldSelector(query.get("fieldSelector"), t.type.kind);
     const rvParam = query.get("resourceVersion");
     const match = query.get("resourceVersionMatch");
-    if (match && !rvParam)
-      throw new ApiError(
-        422,
-        "Invalid",
-        `resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided`,
+    if (match && !rvParam) {
+      throw invalidOptions(
+        "ListOptions",
+        "resourceVersionMatch",
+        "FieldValueForbidden",
+        "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
       );
+    }
     if (match && match !== "Exact" && match !== "NotOlderThan")
       throw new ApiError(422, "Invalid", `resourceVersionMatch: Unsupported value: "${match}"`);
     const limit = Number(query.get("limit") ?? 0);
     const pageable = limit > 0 && rvParam !== "0";
     if (rvParam && rvParam !== "0") {
       const rv = Number(rvParam);
-      if (!Number.isFinite(rv)) throw new ApiError(500, undefined, `invalid resource version "${rvParam}"`);
       if ((match === "Exact" || (pageable && !match)) && store.isExpired(rv))
         throw expired("The resourceVersion for the provided list is too old.");
     }
@@ -173,7 +216,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       (!t.namespace || o.metadata?.namespace === t.namespace) && (!t.name || o.metadata?.name === t.name);
     const matches = (o: KObject | undefined) => !!o && inScope(o) && labels(o) && fields(o);
     const resource = `${t.type.group}/${t.type.version}/${t.type.plural}`;
-    const rvParam = query.get("resourceVersion");
+    const rvParam = checkResourceVersion(query.get("resourceVersion"));
     res.writeHead(200, {
       "content-type": "application/json",
       "cache-control": "no-cache, private",
@@ -274,10 +317,11 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       const patch = parsePatchBody(String(contentType), raw, t.type) as KObject;
       if (String(contentType).startsWith(APPLY)) {
         if (!query.get("fieldManager")) {
-          throw new ApiError(
-            422,
-            "Invalid",
-            `PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch`,
+          throw invalidOptions(
+            "PatchOptions",
+            "fieldManager",
+            "FieldValueRequired",
+            "Required value: is required for apply patch",
           );
         }
         opts.operation = "Apply";
@@ -356,7 +400,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
         }
         const w = url.searchParams.get("watch");
         if (w === "true" || w === "1") return watch(req, res, t, url.searchParams);
-        return list(res, req, t, url.searchParams, String(req.headers.accept ?? ""));
+        return await list(res, req, t, url.searchParams, String(req.headers.accept ?? ""));
       }
       await write(req, res, t, url.searchParams, raw);
     } catch (err) {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import { alreadyExists, badRequest, conflict, expired, notFound } from "./errors";
+import { ApiError, alreadyExists, badRequest, conflict, expired, notFound } from "./errors";
 import { BUILTIN_TYPES, apiVersionOf, typeKey, typesFromCrd, type KObject, type ResourceType } from "./resources";
 
 export type EventType = "ADDED" | "MODIFIED" | "DELETED";
@@ -23,16 +23,20 @@ export interface WriteOptions {
 const clone = <T>(o: T): T => structuredClone(o);
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 const TERMINAL = new Set(["Succeeded", "Failed"]);
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const randomSuffix = () =>
   Array.from({ length: 5 }, () => "bcdfghjklmnpqrstvwxz2456789"[Math.floor(Math.random() * 27)]).join("");
 
-/** What a write compares to decide it is a no-op: everything but the resourceVersion and field times. */
-function comparable(o: KObject): KObject {
+/** What a write compares to decide it is a no-op: the content, without version and field managers. */
+function content(o: KObject): KObject {
   const c = clone(o);
   delete c.metadata.resourceVersion;
-  for (const mf of c.metadata.managedFields ?? []) delete mf.time;
+  delete c.metadata.managedFields;
   return c;
 }
+
+const managers = (o: KObject) =>
+  (o.metadata.managedFields ?? []).map((m: KObject) => `${m.manager}/${m.operation}/${m.subresource ?? ""}`).sort();
 
 /**
  * Objects of every served type, one global resourceVersion counter and a bounded history of
@@ -113,6 +117,15 @@ export class Store {
     obj.metadata ??= {};
     if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = obj.metadata.generateName + randomSuffix();
     if (!obj.metadata.name) throw badRequest("name or generateName is required");
+    if (!DNS_SUBDOMAIN.test(obj.metadata.name) || obj.metadata.name.length > 253) {
+      const why = `Invalid value: "${obj.metadata.name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`;
+      throw new ApiError(422, "Invalid", `${t.kind} "${obj.metadata.name}" is invalid: metadata.name: ${why}`, {
+        name: obj.metadata.name,
+        ...(t.group ? { group: t.group } : {}),
+        kind: t.kind,
+        causes: [{ reason: "FieldValueInvalid", message: why, field: "metadata.name" }],
+      });
+    }
     if (t.namespaced) {
       namespace ??= obj.metadata.namespace;
       if (obj.metadata.namespace && namespace && obj.metadata.namespace !== namespace) {
@@ -129,6 +142,7 @@ export class Store {
     delete obj.metadata.deletionTimestamp;
     if (t.custom || t.kind === "EndpointSlice" || t.kind === "CustomResourceDefinition") obj.metadata.generation = 1;
     if (t.kind === "Pod") obj.status = { phase: "Pending", qosClass: "BestEffort" };
+    else if (t.kind === "Service") obj.status = { loadBalancer: {} };
     else if (t.kind === "Namespace") {
       obj.spec = { finalizers: ["kubernetes"] };
       obj.status = { phase: "Active" };
@@ -196,8 +210,14 @@ export class Store {
     next.metadata.generation = current.metadata.generation;
     if (next.metadata.generation === undefined) delete next.metadata.generation;
     next.metadata.managedFields = this.#withManager(current.metadata.managedFields ?? [], t, opts);
-    // unchanged content by known managers (only field times differ) is a no-op; a new manager is a write
-    if (isDeepStrictEqual(comparable(next), comparable(current))) return current;
+    // Unchanged content is a no-op, even from another Update manager; only a new Apply manager
+    // makes it a write, because the managed fields change (transcript 05).
+    if (
+      isDeepStrictEqual(content(next), content(current)) &&
+      (opts.operation === "Update" || isDeepStrictEqual(managers(next), managers(current)))
+    ) {
+      return current;
+    }
     if (next.metadata.generation !== undefined) {
       const specChanged = !isDeepStrictEqual(next.spec, current.spec);
       if (t.kind === "EndpointSlice" || specChanged) next.metadata.generation = current.metadata.generation + 1;

@@ -1,0 +1,69 @@
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import type { KObject } from "./resources";
+
+/** Where CI and developers keep the recorded exchanges: `shared/` beside the repository. */
+export const TRANSCRIPTS = resolve(__dirname, "../../../shared/apiserver-transcripts");
+
+export interface Exchange {
+  step: string;
+  /** ms since the scenario started, when the request was sent */
+  t: number;
+  server?: string;
+  repeat?: KObject;
+  request: { method: string; path: string; headers?: Record<string, string>; auth?: string; body?: unknown };
+  response: {
+    status?: number;
+    body?: unknown;
+    bodyTrimmed?: KObject;
+    events?: { ms: number; event: { type: string; object: KObject } }[];
+    end?: { by: string; ms: number };
+    connectionRefused?: boolean;
+  };
+}
+
+export function loadTranscript(file: string): Exchange[] {
+  const path = resolve(TRANSCRIPTS, file);
+  if (!existsSync(path)) throw new Error(`transcript ${path} is missing: clone the repository with shared/ beside it`);
+  return JSON.parse(readFileSync(path, "utf8")) as Exchange[];
+}
+
+export const isWatch = (x: Exchange) =>
+  x.request.method === "GET" && /[?&]watch=(1|true)/.test(x.request.path) && x.response.status === 200;
+
+/**
+ * What of a response body must agree between the real apiserver and the simulator: the kind, the
+ * top-level and metadata keys, a Status' reason and code, and a list's length and continuation —
+ * never values the transcripts' README lists as varying (uids, versions, times, generated names).
+ */
+export function shape(body: unknown): unknown {
+  if (typeof body !== "object" || body === null) return typeof body;
+  const o = body as KObject;
+  const s: KObject = { kind: o.kind, keys: Object.keys(o).sort() };
+  if (o.kind === "Status") Object.assign(s, { status: o.status, reason: o.reason, code: o.code });
+  if (Array.isArray(o.items)) {
+    s.items = o.items.length;
+    s.listMeta = Object.keys(o.metadata ?? {}).sort();
+  } else if (o.metadata && o.kind !== "Status") {
+    s.metadata = Object.keys(o.metadata)
+      .filter(k => k !== "managedFields" && k !== "annotations")
+      .sort();
+  }
+  if (o.kind === "Table") s.rows = o.rows?.length;
+  return s;
+}
+
+/** The same projection a trimmed recorded body went through (its keptPaths). */
+export function project(body: unknown, keptPaths: string[]): KObject {
+  const out: KObject = {};
+  for (const path of keptPaths) {
+    const parts = path.split(".");
+    let src: unknown = body;
+    for (const p of parts) src = (src as KObject | undefined)?.[p];
+    if (src === undefined) continue;
+    let dst = out;
+    parts.slice(0, -1).forEach(p => (dst = dst[p] ??= {}));
+    dst[parts[parts.length - 1]] = src;
+  }
+  return out;
+}
