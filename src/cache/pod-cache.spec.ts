@@ -51,6 +51,25 @@ describe("PodCache", () => {
       expect(cache.size).toBe(1);
     });
 
+    it("a late MODIFIED of a deleted pod (events reordered by the client) never brings it back", () => {
+      const cache = new PodCache();
+      const victim = makePod({ name: "victim", ips: ["10.42.3.3"], resourceVersion: "10" });
+      cache.upsert(victim);
+      cache.remove(victim);
+      cache.upsert(
+        makePod({
+          name: "victim",
+          uid: victim.metadata!.uid,
+          ips: ["10.42.3.3"],
+          resourceVersion: "11",
+          deletionTimestamp: "2026-11-25T01:00:00Z",
+        }),
+      );
+      const successor = cache.upsert(makePod({ name: "successor", ips: ["10.42.3.3"] }))!;
+      expect(cache.byUid(victim.metadata!.uid!)).toBeUndefined();
+      expect(cache.lookupIp("10.42.3.3")).toEqual({ result: "hit", pod: successor });
+    });
+
     it("releases the old IP when a pod's IP changes", () => {
       const cache = new PodCache();
       const pod = makePod({ name: "web", ips: ["10.42.0.30"], resourceVersion: "10" });

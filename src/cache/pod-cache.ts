@@ -10,6 +10,8 @@ export type IpLookup =
 export type CacheListener = (prev: PodRecord | undefined, next: PodRecord | undefined) => void;
 
 const TERMINAL: ReadonlySet<string> = new Set(["Succeeded", "Failed"]);
+/** how many deleted UIDs are remembered (oldest forgotten first) */
+const TOMBSTONES = 100_000;
 
 /** Whether a pod owns the IPs it lists: not on the host network and not finished. */
 export function ownsIps(rec: PodRecord): boolean {
@@ -43,6 +45,8 @@ export class PodCache {
   readonly #listing = new Map<string, Set<string>>();
   readonly #owners = new Map<string, Set<string>>();
   readonly #listeners = new Set<CacheListener>();
+  /** UIDs recently deleted: UIDs are never reused, so any later event for one is stale */
+  readonly #tombstones = new Set<string>();
   #keepAnnotation: (key: string) => boolean;
   #resyncSeen: Set<string> | undefined;
 
@@ -58,7 +62,7 @@ export class PodCache {
   /** Store the pod's new state (ADDED/MODIFIED); an update older than the stored one is ignored. */
   upsert(pod: PodLike): PodRecord | undefined {
     const next = toPodRecord(pod, this.#keepAnnotation);
-    if (!next) return undefined;
+    if (!next || this.#tombstones.has(next.uid)) return undefined;
     this.#resyncSeen?.add(next.uid);
     const prev = this.#byUid.get(next.uid);
     if (prev && isOlder(next.resourceVersion, prev.resourceVersion)) return prev;
@@ -69,10 +73,16 @@ export class PodCache {
     return next;
   }
 
-  /** Remove the pod with this UID (DELETED); nothing else. */
+  /**
+   * Remove the pod with this UID (DELETED); nothing else. The UID stays remembered for a while, so
+   * an event about it that arrives late (reordered by a client, or replayed) cannot bring it back.
+   */
   remove(pod: PodLike): PodRecord | undefined {
     const uid = pod.metadata?.uid?.toLowerCase();
-    const prev = uid ? this.#byUid.get(uid) : undefined;
+    if (!uid) return undefined;
+    this.#tombstones.add(uid);
+    if (this.#tombstones.size > TOMBSTONES) this.#tombstones.delete(this.#tombstones.values().next().value!);
+    const prev = this.#byUid.get(uid);
     if (!prev) return undefined;
     this.#unindex(prev);
     this.#byUid.delete(prev.uid);

@@ -49,6 +49,11 @@ export interface SimulatedApiServer {
   compact(): void;
   /** end every open watch stream, as an apiserver restart would */
   dropWatches(): void;
+  /**
+   * Stop answering (connections refused, watches cut) until the returned function is called; the
+   * store stays writable meanwhile, like a second apiserver on the same etcd (transcript 10).
+   */
+  outage(): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -444,6 +449,13 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     dropWatches: () => {
       for (const res of watches) res.destroy();
       watches.clear();
+    },
+    outage: async () => {
+      for (const res of watches) res.destroy();
+      watches.clear();
+      server.closeAllConnections();
+      await new Promise<void>(resolve => server.close(() => resolve()));
+      return () => new Promise<void>(resolve => server.listen(port, opts.host ?? "127.0.0.1", () => resolve()));
     },
     close: async () => {
       store.close();

@@ -163,6 +163,41 @@ describe("podindex module against the simulated API server", () => {
     );
   });
 
+  it("catches up after an apiserver outage: a pod deleted meanwhile is gone, its IP's new owner is found", async () => {
+    const victimUid = await createPod("victim", "apps", { app: "web" });
+    await setStatus("victim", "apps", "Running", ["10.42.3.3"]);
+    await eventually(async () => expect((await podAt("10.42.3.3")).body.pod?.name).toBe("victim"));
+
+    // like transcript 10: the apiserver goes away; another one on the same etcd takes writes
+    const restore = await sim.outage();
+    const pods = sim.store.type("", "v1", "pods")!;
+    sim.store.delete(pods, "apps", "victim", 0);
+    sim.create({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "successor", namespace: "apps", labels: { app: "web" } },
+      spec: { nodeName: "node-b", containers: [{ name: "main", image: "nginx:1.27" }] },
+    });
+    sim.store.update(
+      pods,
+      "apps",
+      "successor",
+      cur => ({ ...cur, status: { phase: "Running", podIP: "10.42.3.3", podIPs: [{ ip: "10.42.3.3" }] } }),
+      {
+        fieldManager: "kubelet",
+        operation: "Update",
+        subresource: "status",
+      },
+    );
+    // lookups keep answering from the cache while the apiserver is away
+    expect((await podAt("10.42.3.3")).body.pod?.name).toBe("victim");
+    await restore();
+
+    // the feed relists and hands over the difference: DELETED for victim, ADDED for successor
+    await eventually(async () => expect((await podAt("10.42.3.3")).body.pod?.name).toBe("successor"), 30_000);
+    expect((await get(`/v1/pods/by-uid/${victimUid}`)).status).toBe(404);
+  }, 40_000);
+
   it("takes a new PodIndex into account without a restart, and forgets a deleted one", async () => {
     await createPod("dns-1", "kube-system-2", { "k8s-app": "dns" });
     await setStatus("dns-1", "kube-system-2", "Running", ["10.42.2.2"]);
