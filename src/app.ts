@@ -43,8 +43,9 @@ export class PodIndexApp {
     const name = pi.metadata?.name;
     if (!name) return;
     const current = this.views.get(name);
-    // Status writes and resyncs deliver the same generation again: nothing to do.
-    if (current && current.generation === (pi.metadata?.generation ?? 0)) return;
+    // Status writes and resyncs deliver the same object generation again: nothing to do.
+    if (current && current.uid === (pi.metadata?.uid ?? "") && current.generation === (pi.metadata?.generation ?? 0))
+      return;
     const knownKeys = this.views.annotationKeys();
     try {
       this.views.set(PodIndexView.fromResource(pi));
@@ -61,13 +62,16 @@ export class PodIndexApp {
     const added = [...this.views.annotationKeys()].filter(k => !knownKeys.has(k));
     if (added.length > 0 && this.#feed) {
       this.deps.log.info({ podindex: name, annotations: added }, "new annotation keys exposed: re-reading pods");
-      void this.#restartPodFeed();
+      this.#restartPodFeed();
     }
   }
 
+  /** A PodIndex was deleted: its view goes, unless the name already belongs to a newer object. */
   removePodIndex(pi: PodIndex): void {
     const name = pi.metadata?.name;
-    if (name && this.views.delete(name)) this.deps.log.info({ podindex: name }, "PodIndex removed");
+    const current = name ? this.views.get(name) : undefined;
+    if (!name || (current && current.uid !== (pi.metadata?.uid ?? ""))) return;
+    if (this.views.delete(name)) this.deps.log.info({ podindex: name }, "PodIndex removed");
   }
 
   /** Replace the whole set of PodIndexes with a fresh list (views for vanished objects go). */
@@ -122,7 +126,7 @@ export class PodIndexApp {
   }
 
   /** Re-read every pod (e.g. to pick up newly exposed annotations); lookups keep answering meanwhile. */
-  async #restartPodFeed(): Promise<void> {
+  #restartPodFeed(): void {
     this.#feed?.stop();
     this.cache.beginResync();
     this.#startPodFeed(() => {

@@ -18,6 +18,8 @@ function pick(source: Readonly<Record<string, string>>, keys: readonly string[] 
 export class PodIndexView {
   private constructor(
     readonly name: string,
+    /** the PodIndex object's uid: a recreated PodIndex of the same name is another view */
+    readonly uid: string,
     readonly generation: number,
     /** undefined: every namespace */
     readonly namespaces: ReadonlySet<string> | undefined,
@@ -62,6 +64,7 @@ export class PodIndexView {
     });
     return new PodIndexView(
       pi.metadata?.name ?? "",
+      pi.metadata?.uid ?? "",
       pi.metadata?.generation ?? 0,
       spec.namespaces?.length ? new Set(spec.namespaces) : undefined,
       compileSelector(spec.podSelector),

@@ -1,0 +1,61 @@
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import { makePod } from "../test/support/pods";
+import { PodIndexApp } from "./app";
+import { PodIndex, type PodIndexSpec } from "./kinds/podindex";
+
+const podIndex = (uid: string, generation: number, spec: PodIndexSpec) =>
+  Object.assign(new PodIndex(), { metadata: { name: "web", uid, generation }, spec });
+
+/** The app's handling of PodIndex events (start() and the pod feed are covered by test/integration). */
+describe("PodIndexApp PodIndex events", () => {
+  const app = () =>
+    new PodIndexApp({
+      log: pino({ level: "silent" }),
+      podFeed: () => {
+        throw new Error("no pod feed in this test");
+      },
+      listPodIndexes: async () => [],
+    });
+  const served = (a: PodIndexApp, namespace: string) => a.views.isServed(a.cache.upsert(makePod({ namespace }))!);
+
+  it("applies a new generation, and a PodIndex recreated under the same name even at the same generation", () => {
+    const a = app();
+    a.applyPodIndex(podIndex("uid-1", 1, { namespaces: ["apps"] }));
+    expect(served(a, "apps")).toBe(true);
+    a.applyPodIndex(podIndex("uid-1", 2, { namespaces: ["batch"] }));
+    expect(served(a, "apps")).toBe(false);
+    a.applyPodIndex(podIndex("uid-2", 2, { namespaces: ["apps"] }));
+    expect(served(a, "apps")).toBe(true);
+  });
+
+  it("ignores a late DELETED of an older PodIndex that had the same name", () => {
+    const a = app();
+    a.applyPodIndex(podIndex("uid-2", 1, { namespaces: ["apps"] }));
+    a.removePodIndex(podIndex("uid-1", 3, {}));
+    expect(served(a, "apps")).toBe(true);
+    a.removePodIndex(podIndex("uid-2", 1, {}));
+    expect(served(a, "apps")).toBe(false);
+  });
+
+  it("stops serving a PodIndex whose new spec is invalid (fails closed), while others keep working", () => {
+    const a = app();
+    a.applyPodIndex(podIndex("uid-1", 1, { namespaces: ["apps"] }));
+    a.applyPodIndex(
+      Object.assign(new PodIndex(), {
+        metadata: { name: "other", uid: "uid-9", generation: 1 },
+        spec: { namespaces: ["batch"] },
+      }),
+    );
+    a.applyPodIndex(podIndex("uid-1", 2, { podSelector: { matchLabels: { "bad key!": "x" } } }));
+    expect(served(a, "apps")).toBe(false);
+    expect(served(a, "batch")).toBe(true);
+  });
+
+  it("replaces the whole set on a resync: views of vanished PodIndexes go", () => {
+    const a = app();
+    a.applyPodIndex(podIndex("uid-1", 1, { namespaces: ["apps"] }));
+    a.syncPodIndexes([]);
+    expect(a.views.size).toBe(0);
+  });
+});
