@@ -12,6 +12,9 @@ export const podIndexApp = new PodIndexApp({
   log: Log,
   podFeed,
   listPodIndexes: async () => (await K8s(PodIndex).Get()).items,
+  writeStatus: async (name, status) => {
+    await K8s(PodIndex).PatchStatus({ metadata: { name }, status });
+  },
 });
 
 export const PodIndexCapability = new Capability({

@@ -16,6 +16,7 @@ describe("PodIndexApp PodIndex events", () => {
         throw new Error("no pod feed in this test");
       },
       listPodIndexes: async () => [],
+      writeStatus: async () => {},
     });
   const served = (a: PodIndexApp, namespace: string) => a.views.isServed(a.cache.upsert(makePod({ namespace }))!);
 

@@ -5,10 +5,12 @@ import type { PodLike } from "./cache/pod-record";
 import type { Config } from "./config";
 import type { ObjectFeed } from "./feed/object-feed";
 import { buildServer } from "./http/server";
-import type { PodIndex } from "./kinds/podindex";
+import type { PodIndex, PodIndexStatus } from "./kinds/podindex";
 import { PodLookup } from "./lookup";
 import { Metrics } from "./metrics";
 import { Readiness } from "./readiness";
+import { StatusWriter } from "./status/status-writer";
+import { summarize } from "./status/summary";
 import { SpecError } from "./views/selector";
 import { PodIndexView } from "./views/view";
 import { ViewSet } from "./views/view-set";
@@ -19,6 +21,8 @@ export interface AppDeps {
   podFeed: () => ObjectFeed<PodLike>;
   /** one full list of PodIndex objects (the startup seed and the periodic safety resync) */
   listPodIndexes: () => Promise<PodIndex[]>;
+  /** write a PodIndex's status through its status subresource */
+  writeStatus: (name: string, status: PodIndexStatus) => Promise<void>;
 }
 
 /**
@@ -31,12 +35,27 @@ export class PodIndexApp {
   readonly cache = new PodCache({ keepAnnotation: key => this.views.annotationKeys().has(key) });
   readonly readiness = new Readiness(["pods", "podindexes"]);
   readonly lookup = new PodLookup(this.cache, this.views, this.readiness);
-  readonly metrics = new Metrics({ pods: () => this.cache.size, podsPerIndex: () => this.#podsPerIndex() });
+  readonly metrics = new Metrics({
+    pods: () => this.cache.size,
+    podsPerIndex: () => new Map([...this.#summaries()].map(([name, s]) => [name, s.pods])),
+  });
+  readonly status: StatusWriter;
+  #degraded: string | undefined;
   #feed: ObjectFeed<PodLike> | undefined;
   #server: FastifyInstance | undefined;
   #resync: NodeJS.Timeout | undefined;
 
-  constructor(private readonly deps: AppDeps) {}
+  constructor(private readonly deps: AppDeps) {
+    this.status = new StatusWriter({
+      log: deps.log,
+      write: (name, status) => deps.writeStatus(name, status),
+      summaries: () => this.#summaries(),
+      degraded: () => this.#degraded,
+      ready: () => this.readiness.ready,
+      onWrite: podindex => this.metrics.statusWrites.inc({ podindex }),
+    });
+    this.cache.onChange(() => this.status.markDirty());
+  }
 
   /** A PodIndex was created or changed: (re)build its view. Invalid specs stop serving it. */
   applyPodIndex(pi: PodIndex): void {
@@ -49,10 +68,12 @@ export class PodIndexApp {
     const knownKeys = this.views.annotationKeys();
     try {
       this.views.set(PodIndexView.fromResource(pi));
+      this.status.track(pi);
       this.deps.log.info({ podindex: name, generation: pi.metadata?.generation }, "PodIndex applied");
     } catch (err) {
       if (!(err instanceof SpecError)) throw err;
       this.views.delete(name);
+      this.status.track(pi, err);
       this.deps.log.error(
         { podindex: name, reason: err.reason, err: err.message },
         "PodIndex spec is invalid; not serving it",
@@ -71,6 +92,7 @@ export class PodIndexApp {
     const name = pi.metadata?.name;
     const current = name ? this.views.get(name) : undefined;
     if (!name || (current && current.uid !== (pi.metadata?.uid ?? ""))) return;
+    this.status.forget(name);
     if (this.views.delete(name)) this.deps.log.info({ podindex: name }, "PodIndex removed");
   }
 
@@ -81,12 +103,14 @@ export class PodIndexApp {
     for (const pi of items) this.applyPodIndex(pi);
   }
 
-  async start(cfg: Pick<Config, "port" | "host" | "resyncSeconds">): Promise<{ port: number }> {
+  async start(cfg: Pick<Config, "port" | "host" | "resyncSeconds" | "statusIntervalMs">): Promise<{ port: number }> {
+    this.status.intervalMs = cfg.statusIntervalMs;
     this.#server = buildServer({
       lookup: this.lookup,
       readiness: this.readiness,
       podCount: () => this.cache.size,
       metrics: this.metrics,
+      statuses: () => this.status.snapshot(),
       logger: this.deps.log,
     });
     const address = await this.#server.listen({ port: cfg.port, host: cfg.host });
@@ -100,6 +124,7 @@ export class PodIndexApp {
 
   async stop(): Promise<void> {
     clearInterval(this.#resync);
+    await this.status.stop();
     this.#feed?.stop();
     this.#feed = undefined;
     await this.#server?.close();
@@ -113,12 +138,18 @@ export class PodIndexApp {
       .start({
         onEvent: (phase, pod) => {
           this.metrics.watchEvent("pods", phase);
+          if (this.#degraded) {
+            this.#degraded = undefined;
+            this.status.markDirty();
+          }
           if (phase === "DELETED") this.cache.remove(pod);
           else this.cache.upsert(pod);
         },
         onSynced,
         onError: err => {
           this.metrics.watchErrors.inc({ kind: "pods" });
+          this.#degraded = `the pod watch failed (${err instanceof Error ? err.message : String(err)}); it relists and resumes by itself`;
+          this.status.markDirty();
           this.deps.log.warn({ err }, "pod watch failed; it relists and resumes by itself");
         },
       })
@@ -135,13 +166,8 @@ export class PodIndexApp {
     });
   }
 
-  /** pods served per PodIndex, for /metrics (a scan: read at scrape time only) */
-  #podsPerIndex(): Map<string, number> {
-    const counts = new Map<string, number>(this.views.list().map(v => [v.name, 0]));
-    for (const rec of this.cache.values()) {
-      for (const view of this.views.servedBy(rec)) counts.set(view.name, (counts.get(view.name) ?? 0) + 1);
-    }
-    return counts;
+  #summaries() {
+    return summarize(this.cache, this.views.list());
   }
 
   async #resyncPodIndexes(): Promise<void> {

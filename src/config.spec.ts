@@ -3,12 +3,24 @@ import { ConfigError, loadConfig } from "./config";
 
 describe("loadConfig", () => {
   it("defaults to port 8080 on all interfaces", () => {
-    expect(loadConfig({})).toEqual({ port: 8080, host: "0.0.0.0", resyncSeconds: 300, logLevel: "info" });
+    expect(loadConfig({})).toEqual({
+      port: 8080,
+      host: "0.0.0.0",
+      resyncSeconds: 300,
+      logLevel: "info",
+      statusIntervalMs: 2000,
+    });
   });
 
   it("reads PORT, HOST, PODINDEX_RESYNC_SECONDS and LOG_LEVEL", () => {
-    const cfg = loadConfig({ PORT: "9090", HOST: "127.0.0.1", PODINDEX_RESYNC_SECONDS: "30", LOG_LEVEL: "DEBUG" });
-    expect(cfg).toEqual({ port: 9090, host: "127.0.0.1", resyncSeconds: 30, logLevel: "debug" });
+    const cfg = loadConfig({
+      PORT: "9090",
+      HOST: "127.0.0.1",
+      PODINDEX_RESYNC_SECONDS: "30",
+      LOG_LEVEL: "DEBUG",
+      PODINDEX_STATUS_INTERVAL_MS: "500",
+    });
+    expect(cfg).toEqual({ port: 9090, host: "127.0.0.1", resyncSeconds: 30, logLevel: "debug", statusIntervalMs: 500 });
   });
 
   it.each([

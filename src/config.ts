@@ -8,6 +8,8 @@ export interface Config {
   resyncSeconds: number;
   /** pino level (LOG_LEVEL, default info), the variable Pepr reads too */
   logLevel: string;
+  /** at most one status write per PodIndex per this many ms (PODINDEX_STATUS_INTERVAL_MS, default 2000) */
+  statusIntervalMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -33,5 +35,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: env.HOST || "0.0.0.0",
     resyncSeconds: integer(env, "PODINDEX_RESYNC_SECONDS", 300, 1, 86_400),
     logLevel,
+    statusIntervalMs: integer(env, "PODINDEX_STATUS_INTERVAL_MS", 2000, 100, 3_600_000),
   };
 }

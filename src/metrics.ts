@@ -55,6 +55,12 @@ export class Metrics {
     labelNames: ["kind"] as const,
     registers: [this.registry],
   });
+  readonly statusWrites = new Counter({
+    name: "podindex_status_writes_total",
+    help: "PodIndex status writes, by PodIndex",
+    labelNames: ["podindex"] as const,
+    registers: [this.registry],
+  });
   readonly #lastEvent = new Map<string, number>();
   readonly #now: () => number;
 

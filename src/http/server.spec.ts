@@ -36,7 +36,9 @@ describe("lookup server", () => {
     cache = new PodCache({ keepAnnotation: k => views.annotationKeys().has(k) });
     readiness = new Readiness(["pods", "podindexes"]);
     const metrics = new Metrics({ pods: () => cache.size, podsPerIndex: () => new Map([["apps", 1]]) });
+    const statuses = () => new Map([["apps", { observedGeneration: 1, pods: 1, ips: 2, conflicts: 0, namespaces: 1 }]]);
     app = buildServer({
+      statuses,
       lookup: new PodLookup(cache, views, readiness),
       readiness,
       podCount: () => cache.size,
@@ -229,6 +231,18 @@ describe("lookup server", () => {
       expect(res.body).toContain('podindex_lookup_duration_seconds_count{route="by-ip"} 3');
       expect(res.body).toContain("podindex_cached_pods 1");
       expect(res.body).toContain('podindex_indexed_pods{podindex="apps"} 1');
+    });
+
+    it("serves each PodIndex's summary on /v1/indexes and /v1/indexes/:name", async () => {
+      expect(await get("/v1/indexes")).toEqual({
+        status: 200,
+        body: {
+          items: [{ name: "apps", status: { observedGeneration: 1, pods: 1, ips: 2, conflicts: 0, namespaces: 1 } }],
+          count: 1,
+        },
+      });
+      expect((await get("/v1/indexes/apps")).body.status.pods).toBe(1);
+      expect(await get("/v1/indexes/nope")).toMatchObject({ status: 404, body: { error: "IndexNotFound" } });
     });
 
     describe("pod-watcher compatible routes", () => {

@@ -1,14 +1,18 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { PodIndexStatus } from "../kinds/podindex";
 import type { PodLookup } from "../lookup";
 import { lookupResult, type Metrics } from "../metrics";
 import { compatRoutes } from "./compat";
 import { healthRoutes, type HealthDeps } from "./health";
+import { indexRoutes } from "./indexes";
 import { metricsRoutes } from "./metrics";
 import { podRoutes } from "./pods";
 
 export interface ServerDeps extends HealthDeps {
   lookup: PodLookup;
   metrics: Metrics;
+  /** each PodIndex's current status (computed on request) */
+  statuses: () => Map<string, PodIndexStatus>;
   /** a pino logger for errors; none when omitted (tests) */
   logger?: FastifyBaseLogger;
 }
@@ -36,5 +40,6 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.register(metricsRoutes, { metrics });
   app.register(podRoutes, { lookup: deps.lookup });
   app.register(compatRoutes, { lookup: deps.lookup });
+  app.register(indexRoutes, { statuses: deps.statuses });
   return app;
 }

@@ -6,14 +6,17 @@ import type { PodIndexApp } from "../../src/app";
  * Pepr decides at import time whether watches register, so it is imported only here, after the
  * environment is set. Call startCluster() first so KUBECONFIG points at the simulator.
  */
-export async function startModule(port = 0): Promise<{ app: PodIndexApp; port: number; url: string }> {
+export async function startModule(
+  port = 0,
+  statusIntervalMs = 200,
+): Promise<{ app: PodIndexApp; port: number; url: string }> {
   process.env.PEPR_WATCH_MODE = "true";
   process.env.LOG_LEVEL ??= "warn";
   const { PeprModule } = await import("pepr");
   const { PodIndexCapability, podIndexApp } = await import("../../capabilities/podindex");
   const pkg = (await import("../../package.json")).default;
   new PeprModule(pkg, [PodIndexCapability], { deferStart: true });
-  const started = await podIndexApp.start({ port, host: "127.0.0.1", resyncSeconds: 300 });
+  const started = await podIndexApp.start({ port, host: "127.0.0.1", resyncSeconds: 300, statusIntervalMs });
   return { app: podIndexApp, port: started.port, url: `http://127.0.0.1:${started.port}` };
 }
 

@@ -1,0 +1,156 @@
+import { isDeepStrictEqual } from "node:util";
+import type { Logger } from "pino";
+import type { PodIndex, PodIndexStatus } from "../kinds/podindex";
+import type { SpecError } from "../views/selector";
+import { setCondition } from "./conditions";
+import type { IndexSummary } from "./summary";
+
+interface Tracked {
+  uid: string;
+  generation: number;
+  invalid?: SpecError;
+  /** the status as last seen on the object or last written */
+  status: PodIndexStatus;
+}
+
+export interface StatusWriterDeps {
+  log: Logger;
+  /** PATCH the PodIndex's /status */
+  write: (name: string, status: PodIndexStatus) => Promise<void>;
+  /** the current summaries, computed only when a flush is due */
+  summaries: () => Map<string, IndexSummary>;
+  /** why the pod watch is failing, if it is */
+  degraded: () => string | undefined;
+  /** whether the initial lists are in (no status is written before: counts would be wrong) */
+  ready: () => boolean;
+  onWrite?: (name: string) => void;
+  now?: () => Date;
+}
+
+/** The status without the field that changes on every computation. */
+const comparable = ({ lastSyncTime: _t, ...rest }: PodIndexStatus) => (void _t, rest);
+
+/**
+ * Writes each PodIndex's status through the status subresource: coalesced (any number of changes
+ * within `intervalMs` make at most one write per PodIndex), and only when something other than
+ * lastSyncTime changed. A status write comes back as a MODIFIED of the same generation, which the
+ * app ignores, so writing never loops.
+ */
+export class StatusWriter {
+  readonly #tracked = new Map<string, Tracked>();
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> | undefined;
+  #stopped = false;
+  /** at most one write per PodIndex per this many ms (the app sets it from its configuration) */
+  intervalMs = 2000;
+
+  constructor(private readonly deps: StatusWriterDeps) {}
+
+  track(pi: PodIndex, invalid?: SpecError): void {
+    const name = pi.metadata?.name;
+    if (!name) return;
+    const known = this.#tracked.get(name);
+    const status = known && known.uid === pi.metadata?.uid ? known.status : (pi.status ?? {});
+    this.#tracked.set(name, { uid: pi.metadata?.uid ?? "", generation: pi.metadata?.generation ?? 0, invalid, status });
+    this.markDirty();
+  }
+
+  forget(name: string): void {
+    this.#tracked.delete(name);
+  }
+
+  /** Something changed: flush within intervalMs (coalesced with every other change meanwhile). */
+  markDirty(): void {
+    if (this.#timer || this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#flushing = this.flush().finally(() => (this.#flushing = undefined));
+    }, this.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#flushing;
+  }
+
+  /** Every tracked PodIndex's status as it would be written now (for GET /v1/indexes). */
+  snapshot(): Map<string, PodIndexStatus> {
+    const now = (this.deps.now?.() ?? new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
+    const summaries = this.deps.summaries();
+    const degraded = this.deps.degraded();
+    return new Map(
+      [...this.#tracked]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([name, t]) => [name, this.#compute(t, summaries.get(name), degraded, now)]),
+    );
+  }
+
+  /** Compute every tracked PodIndex's status and write those that changed. */
+  async flush(): Promise<void> {
+    if (!this.deps.ready()) return this.markDirty();
+    const now = (this.deps.now?.() ?? new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
+    const summaries = this.deps.summaries();
+    const degraded = this.deps.degraded();
+    for (const [name, t] of this.#tracked) {
+      const next = this.#compute(t, summaries.get(name), degraded, now);
+      if (isDeepStrictEqual(comparable(next), comparable(t.status))) continue;
+      try {
+        await this.deps.write(name, next);
+        t.status = next;
+        this.deps.onWrite?.(name);
+      } catch (err) {
+        this.deps.log.warn({ podindex: name, err }, "writing PodIndex status failed; retrying");
+        this.markDirty();
+      }
+    }
+  }
+
+  #compute(t: Tracked, summary: IndexSummary | undefined, degraded: string | undefined, now: string): PodIndexStatus {
+    const generation = t.generation;
+    let conditions = t.status.conditions ?? [];
+    const counts = summary ?? { pods: 0, ips: 0, conflicts: 0, namespaces: 0 };
+    if (t.invalid) {
+      conditions = setCondition(
+        conditions,
+        {
+          type: "Ready",
+          status: "False",
+          reason: t.invalid.reason,
+          message: t.invalid.message,
+          observedGeneration: generation,
+        },
+        now,
+      );
+    } else {
+      const message =
+        `serving ${counts.pods} pods with ${counts.ips} IPs` +
+        (counts.conflicts ? `; ${counts.conflicts} IPs are claimed by more than one live pod and answer 409` : "");
+      conditions = setCondition(
+        conditions,
+        { type: "Ready", status: "True", reason: "Serving", message, observedGeneration: generation },
+        now,
+      );
+    }
+    conditions = setCondition(
+      conditions,
+      degraded
+        ? {
+            type: "Degraded",
+            status: "True",
+            reason: "WatchFailing",
+            message: degraded,
+            observedGeneration: generation,
+          }
+        : {
+            type: "Degraded",
+            status: "False",
+            reason: "WatchHealthy",
+            message: "the pod watch is connected",
+            observedGeneration: generation,
+          },
+      now,
+    );
+    return { observedGeneration: generation, ...counts, lastSyncTime: now, conditions };
+  }
+}

@@ -1,0 +1,125 @@
+import { K8s, kind } from "kubernetes-fluent-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PodIndex, type PodIndexSpec } from "../../src/kinds/podindex";
+import type { SimulatedApiServer } from "../apiserver/server";
+import { startCluster } from "../support/cluster";
+import { eventually, startModule } from "../support/module";
+
+/** PodIndex status as `kubectl get podindex` shows it, written by the real module. */
+describe("PodIndex status written by the module", () => {
+  let sim: SimulatedApiServer;
+  let url: string;
+  let stop: () => Promise<void>;
+
+  const apply = (name: string, spec: PodIndexSpec) =>
+    K8s(PodIndex).Apply(
+      { apiVersion: "podindex.dev/v1alpha1", kind: "PodIndex", metadata: { name }, spec },
+      { force: true },
+    );
+  const status = async (name: string) => (await K8s(PodIndex).Get(name)).status ?? {};
+  const statusWrites = (name: string) =>
+    sim.requests.filter(
+      r => r.method === "PATCH" && r.path.startsWith(`/apis/podindex.dev/v1alpha1/podindexes/${name}/status`),
+    ).length;
+  let ipSeq = 0;
+  async function runPod(namespace: string, name: string, labels: Record<string, string>) {
+    await K8s(kind.Pod).Create({
+      metadata: { name, namespace, labels },
+      spec: { nodeName: "node-a", containers: [{ name: "c", image: "nginx" }] },
+    });
+    const ip = `10.42.9.${++ipSeq}`;
+    await K8s(kind.Pod).PatchStatus({
+      metadata: { name, namespace },
+      status: { phase: "Running", podIP: ip, podIPs: [{ ip }] },
+    });
+    return ip;
+  }
+
+  beforeAll(async () => {
+    sim = await startCluster();
+    for (const ns of ["s1", "s2"]) await K8s(kind.Namespace).Create({ metadata: { name: ns } });
+    await apply("all-s1", { namespaces: ["s1"] });
+    await apply("web", { namespaces: ["s1", "s2"], podSelector: { matchLabels: { app: "web" } } });
+    const mod = await startModule(0, 200);
+    url = mod.url;
+    stop = () => mod.app.stop();
+    await eventually(async () => expect((await fetch(`${url}/readyz`)).status).toBe(200), 20_000);
+  });
+  afterAll(async () => {
+    await stop?.();
+    await sim?.close();
+  });
+
+  it("counts pods, IPs and namespaces per PodIndex, over one shared cache, with Ready and Degraded conditions", async () => {
+    await runPod("s1", "web-1", { app: "web" });
+    await runPod("s1", "db-1", { app: "db" });
+    await runPod("s2", "web-2", { app: "web" });
+    await eventually(async () => {
+      expect(await status("all-s1")).toMatchObject({
+        observedGeneration: 1,
+        pods: 2,
+        ips: 2,
+        conflicts: 0,
+        namespaces: 1,
+      });
+      expect(await status("web")).toMatchObject({ pods: 2, ips: 2, namespaces: 2 });
+    });
+    const s = await status("web");
+    expect(s.conditions).toEqual([
+      expect.objectContaining({ type: "Degraded", status: "False", reason: "WatchHealthy", observedGeneration: 1 }),
+      expect.objectContaining({
+        type: "Ready",
+        status: "True",
+        reason: "Serving",
+        message: "serving 2 pods with 2 IPs",
+        observedGeneration: 1,
+      }),
+    ]);
+    expect(s.lastSyncTime).toEqual(expect.any(String));
+    expect(await (await fetch(`${url}/v1/indexes/web`)).json()).toMatchObject({
+      name: "web",
+      status: { pods: 2, ips: 2 },
+    });
+  });
+
+  it("writes nothing when nothing changed, and coalesces a burst into few writes", async () => {
+    const before = statusWrites("all-s1");
+    await new Promise(r => setTimeout(r, 1000)); // five status intervals
+    expect(statusWrites("all-s1")).toBe(before);
+
+    await Promise.all(Array.from({ length: 20 }, (_, i) => runPod("s1", `burst-${i}`, { app: "batch" })));
+    await eventually(async () => expect((await status("all-s1")).pods).toBe(22));
+    expect(statusWrites("all-s1") - before).toBeLessThanOrEqual(4);
+  });
+
+  it("follows a selector change and a deletion without a restart", async () => {
+    const readyBefore = (await status("web")).conditions!.find(c => c.type === "Ready")!;
+    await apply("web", { namespaces: ["s1", "s2"], podSelector: { matchLabels: { app: "db" } } });
+    await eventually(async () =>
+      expect(await status("web")).toMatchObject({ observedGeneration: 2, pods: 1, namespaces: 1 }),
+    );
+    // Ready stayed True: its lastTransitionTime did not move
+    expect((await status("web")).conditions!.find(c => c.type === "Ready")!.lastTransitionTime).toBe(
+      readyBefore.lastTransitionTime,
+    );
+
+    await K8s(PodIndex).Delete("all-s1");
+    await eventually(async () => expect((await fetch(`${url}/v1/indexes/all-s1`)).status).toBe(404));
+    const web1 = (await (await fetch(`${url}/v1/pods?namespace=s1`)).json()) as { items: { name: string }[] };
+    expect(web1.items.map(p => p.name)).toEqual(["db-1"]);
+  });
+
+  it("reports an invalid PodIndex as Ready=False with a reason while a valid one beside it keeps working", async () => {
+    await apply("broken", { podSelector: { matchLabels: { "bad key!": "x" } } });
+    await eventually(async () => {
+      const ready = (await status("broken")).conditions?.find(c => c.type === "Ready");
+      expect(ready).toMatchObject({
+        status: "False",
+        reason: "InvalidLabelKey",
+        message: expect.stringContaining("spec.podSelector.matchLabels"),
+      });
+    });
+    expect((await status("web")).conditions!.find(c => c.type === "Ready")!.status).toBe("True");
+    expect((await fetch(`${url}/v1/pods?index=web`)).status).toBe(200);
+  });
+});
