@@ -189,8 +189,14 @@ describe("podindex module against the simulated API server", () => {
         subresource: "status",
       },
     );
-    // lookups keep answering from the cache while the apiserver is away
+    // lookups keep answering from the cache while the apiserver is away, and the index says it is degraded
     expect((await podAt("10.42.3.3")).body.pod?.name).toBe("victim");
+    await eventually(async () => {
+      const degraded = (await get("/v1/indexes/web")).body.status.conditions.find(
+        (c: { type: string }) => c.type === "Degraded",
+      );
+      expect(degraded).toMatchObject({ status: "True", reason: "WatchFailing" });
+    });
     await restore();
 
     // the feed relists and hands over the difference: DELETED for victim, ADDED for successor

@@ -1,4 +1,6 @@
 import { K8s, kind } from "kubernetes-fluent-client";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PodIndex, type PodIndexSpec } from "../../src/kinds/podindex";
 import type { SimulatedApiServer } from "../apiserver/server";
@@ -107,6 +109,30 @@ describe("PodIndex status written by the module", () => {
     await eventually(async () => expect((await fetch(`${url}/v1/indexes/all-s1`)).status).toBe(404));
     const web1 = (await (await fetch(`${url}/v1/pods?namespace=s1`)).json()) as { items: { name: string }[] };
     expect(web1.items.map(p => p.name)).toEqual(["db-1"]);
+  });
+
+  it("shows in `kubectl get podindex` (-o wide too) and in /metrics", async () => {
+    let out: string;
+    try {
+      const kubectl = (...args: string[]) =>
+        promisify(execFile)("kubectl", ["--kubeconfig", sim.kubeconfigPath, "--request-timeout=10s", ...args], {
+          encoding: "utf8",
+        });
+      out = (await kubectl("get", "podindex")).stdout;
+      expect(out).toMatch(/NAME\s+PODS\s+IPS\s+CONFLICTS\s+READY\s+AGE\n/);
+      expect(out).toMatch(/\nweb\s+1\s+1\s+0\s+True\s+\d+s/);
+      expect((await kubectl("get", "podindex", "web", "-o", "wide")).stdout).toMatch(
+        /NAMESPACES\s+REASON\s+SYNCED\n.*\s1\s+Serving\s+\d+s/,
+      );
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      console.warn("kubectl is not installed: `kubectl get podindex` is not tested here");
+    }
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/podindex_status_writes_total\{podindex="web"\} [1-9]/);
+    expect(metrics).toMatch(/podindex_watch_events_total\{kind="pods",type="ADDED"\} [1-9]/);
+    expect(metrics).toContain('podindex_indexed_pods{podindex="web"} 1');
+    expect(metrics).toMatch(/podindex_relists_total\{kind="pods"\} 1/);
   });
 
   it("reports an invalid PodIndex as Ready=False with a reason while a valid one beside it keeps working", async () => {
