@@ -1,4 +1,4 @@
-import { loadYaml } from "@kubernetes/client-node";
+import { load as loadYaml } from "js-yaml";
 import { applyPatch, type Operation } from "fast-json-patch";
 import { ApiError, badRequest } from "./errors";
 import type { KObject, ResourceType } from "./resources";

@@ -1,3 +1,5 @@
+import { CrdSchema } from "./schema";
+
 /** The kinds the simulated apiserver serves: built-in ones, and those CRDs register. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- objects are arbitrary JSON
 export type KObject = Record<string, any>;
@@ -24,6 +26,8 @@ export interface ResourceType {
   /** a custom resource (lists carry `continue: ""`, strategic merge patch is refused) */
   custom: boolean;
   printerColumns: PrinterColumn[];
+  /** a CRD version's structural schema (pruning, defaulting, validation; CEL rules are not evaluated) */
+  schema?: CrdSchema;
 }
 
 export const apiVersionOf = (t: ResourceType) => (t.group ? `${t.group}/${t.version}` : t.version);
@@ -84,6 +88,7 @@ export function typesFromCrd(crd: KObject): ResourceType[] {
       statusSubresource: v.subresources?.status !== undefined,
       custom: true,
       printerColumns: v.additionalPrinterColumns ?? [],
+      schema: v.schema?.openAPIV3Schema ? new CrdSchema(v.schema.openAPIV3Schema) : undefined,
     }));
 }
 

@@ -301,12 +301,23 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
         throw badRequest("the body of the request could not be decoded as JSON");
       }
     };
+    const warnings: string[] = [];
     const opts: WriteOptions = {
       fieldManager: managerFrom(req, query),
       operation: "Update",
+      fieldValidation: query.get("fieldValidation") ?? undefined,
+      warnings,
       ...(t.subresource === "status" ? { subresource: "status" as const } : {}),
     };
-    if (method === "POST" && !t.name) return send(res, 201, store.create(t.type, parseJson(), opts, t.namespace));
+    // pruned unknown fields come back as warning headers, as kube-apiserver sends them
+    const reply = (status: number, out: unknown) =>
+      send(
+        res,
+        status,
+        out,
+        warnings.length ? { warning: warnings.map(w => `299 - ${JSON.stringify(w)}`).join(", ") } : {},
+      );
+    if (method === "POST" && !t.name) return reply(201, store.create(t.type, parseJson(), opts, t.namespace));
     if (!t.name)
       throw new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`);
     if (method === "PUT") {
@@ -364,7 +375,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
         t.name,
         graceParam === undefined || graceParam === null ? undefined : Number(graceParam),
       );
-      return send(res, 200, result.object ?? result.status);
+      return reply(200, result.object ?? result.status);
     }
     throw new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`);
   }

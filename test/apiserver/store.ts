@@ -18,6 +18,10 @@ export interface WriteOptions {
   fieldManager: string;
   operation: "Update" | "Apply";
   subresource?: "status";
+  /** Strict, Warn (the default) or Ignore, for fields a CRD schema does not declare */
+  fieldValidation?: string;
+  /** filled with the warnings the write earned (pruned unknown fields) */
+  warnings?: string[];
 }
 
 const clone = <T>(o: T): T => structuredClone(o);
@@ -148,6 +152,7 @@ export class Store {
       obj.status = { phase: "Active" };
     } else if (t.statusSubresource) delete obj.status;
     obj.metadata.managedFields = [this.#managed(t, opts)];
+    opts.warnings?.push(...(t.schema?.admit(t, obj, opts.fieldValidation) ?? []));
     if (t.kind === "CustomResourceDefinition") {
       obj.status = {
         conditions: [
@@ -210,6 +215,7 @@ export class Store {
     next.metadata.generation = current.metadata.generation;
     if (next.metadata.generation === undefined) delete next.metadata.generation;
     next.metadata.managedFields = this.#withManager(current.metadata.managedFields ?? [], t, opts);
+    opts.warnings?.push(...(t.schema?.admit(t, next, opts.fieldValidation) ?? []));
     // Unchanged content is a no-op, even from another Update manager; only a new Apply manager
     // makes it a write, because the managed fields change (transcript 05).
     if (

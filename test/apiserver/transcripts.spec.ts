@@ -75,26 +75,6 @@ gap(
 );
 gap(
   "09-errors.json",
-  "PodIndex failing schema validation (namespaces not an array, maxPods < 1, bad enum)",
-  "CRD OpenAPI schema validation is not simulated",
-);
-gap(
-  "09-errors.json",
-  "PodIndex with an unknown field (default fieldValidation: Warn -> pruned + Warning header)",
-  "CRD schema pruning and its warning header are not simulated",
-);
-gap(
-  "09-errors.json",
-  "PodIndex with an unknown field and fieldValidation=Strict",
-  "CRD schema validation (fieldValidation=Strict) is not simulated",
-);
-gap(
-  "09-errors.json",
-  "PodIndex status patch failing validation (pods=-1, status enum)",
-  "CRD schema validation of status is not simulated",
-);
-gap(
-  "09-errors.json",
   "watch pods with an INVALID token",
   "authentication is not simulated (this exchange was sent with a bad token)",
 );

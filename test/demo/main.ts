@@ -4,7 +4,7 @@
  *
  * Environment: PORT (lookup server, default 8080), DEMO_API_PORT (simulated apiserver, default 6443).
  */
-import { loadYaml } from "@kubernetes/client-node";
+import { load as loadYaml } from "js-yaml";
 import { K8s, kind } from "kubernetes-fluent-client";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";

@@ -1,9 +1,9 @@
-import { loadYaml } from "@kubernetes/client-node";
+import { load as loadYaml } from "js-yaml";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { peprStoreCrd, startApiServer, type ApiServerOptions, type SimulatedApiServer } from "../apiserver/server";
 
-/** The PodIndex CRD exactly as users apply it. */
+/** The PodIndex CRD exactly as users apply it (plain YAML: client-node's loadYaml renames `default` to `_default`). */
 export function podIndexCrd(): object {
   return loadYaml(readFileSync(resolve(__dirname, "../../crds/podindex.yaml"), "utf8")) as object;
 }
