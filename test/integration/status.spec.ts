@@ -100,6 +100,8 @@ describe("PodIndex status written by the module", () => {
     await eventually(async () =>
       expect(await status("web")).toMatchObject({ observedGeneration: 2, pods: 1, namespaces: 1 }),
     );
+    const servedByWeb = (await (await fetch(`${url}/v1/pods?index=web`)).json()) as { items: { name: string }[] };
+    expect(servedByWeb.items.map(p => p.name)).toEqual(["db-1"]);
     // Ready stayed True: its lastTransitionTime did not move
     expect((await status("web")).conditions!.find(c => c.type === "Ready")!.lastTransitionTime).toBe(
       readyBefore.lastTransitionTime,
