@@ -53,10 +53,18 @@ describe("PodIndexApp PodIndex events", () => {
     expect(served(a, "batch")).toBe(true);
   });
 
-  it("replaces the whole set on a resync: views of vanished PodIndexes go", () => {
+  it("replaces the whole set on a resync: vanished PodIndexes, valid or not, are forgotten", () => {
     const a = app();
     a.applyPodIndex(podIndex("uid-1", 1, { namespaces: ["apps"] }));
+    a.applyPodIndex(
+      Object.assign(new PodIndex(), {
+        metadata: { name: "broken", uid: "uid-3", generation: 1 },
+        spec: { namespaces: ["Bad"] },
+      }),
+    );
+    expect(a.status.names().sort()).toEqual(["broken", "web"]);
     a.syncPodIndexes([]);
     expect(a.views.size).toBe(0);
+    expect(a.status.names()).toEqual([]);
   });
 });

@@ -44,6 +44,7 @@ export class PodIndexApp {
   #feed: ObjectFeed<PodLike> | undefined;
   #server: FastifyInstance | undefined;
   #resync: NodeJS.Timeout | undefined;
+  #retry: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: AppDeps) {
     this.status = new StatusWriter({
@@ -92,15 +93,21 @@ export class PodIndexApp {
     const name = pi.metadata?.name;
     const current = name ? this.views.get(name) : undefined;
     if (!name || (current && current.uid !== (pi.metadata?.uid ?? ""))) return;
-    this.status.forget(name);
-    if (this.views.delete(name)) this.deps.log.info({ podindex: name }, "PodIndex removed");
+    this.#forget(name);
   }
 
-  /** Replace the whole set of PodIndexes with a fresh list (views for vanished objects go). */
+  /** Replace the whole set of PodIndexes with a fresh list (what vanished is forgotten). */
   syncPodIndexes(items: PodIndex[]): void {
     const names = new Set(items.map(pi => pi.metadata?.name));
-    for (const view of this.views.list()) if (!names.has(view.name)) this.views.delete(view.name);
+    for (const name of [...this.views.list().map(v => v.name), ...this.status.names()]) {
+      if (!names.has(name)) this.#forget(name);
+    }
     for (const pi of items) this.applyPodIndex(pi);
+  }
+
+  #forget(name: string): void {
+    this.status.forget(name);
+    if (this.views.delete(name)) this.deps.log.info({ podindex: name }, "PodIndex removed");
   }
 
   async start(cfg: Pick<Config, "port" | "host" | "resyncSeconds" | "statusIntervalMs">): Promise<{ port: number }> {
@@ -124,10 +131,12 @@ export class PodIndexApp {
 
   async stop(): Promise<void> {
     clearInterval(this.#resync);
+    clearTimeout(this.#retry);
     await this.status.stop();
     this.#feed?.stop();
     this.#feed = undefined;
     await this.#server?.close();
+    this.#server = undefined;
   }
 
   #startPodFeed(onSynced: () => void): void {
@@ -176,7 +185,10 @@ export class PodIndexApp {
       this.metrics.relists.inc({ kind: "podindexes" });
       this.readiness.markSynced("podindexes");
     } catch (err) {
-      this.deps.log.warn({ err }, "listing PodIndexes failed; retrying at the next resync");
+      // until the first list succeeds (e.g. the CRD is not installed yet) retry soon, not at the next resync
+      const retry = this.readiness.waitingFor.includes("podindexes");
+      this.deps.log.warn({ err }, `listing PodIndexes failed; retrying ${retry ? "in 5 s" : "at the next resync"}`);
+      if (retry && this.#server) this.#retry = setTimeout(() => void this.#resyncPodIndexes(), 5000);
     }
   }
 }

@@ -59,6 +59,11 @@ export class StatusWriter {
     this.#tracked.delete(name);
   }
 
+  /** the PodIndexes whose status is kept (valid or not) */
+  names(): string[] {
+    return [...this.#tracked.keys()];
+  }
+
   /** Something changed: flush within intervalMs (coalesced with every other change meanwhile). */
   markDirty(): void {
     if (this.#timer || this.#stopped) return;
