@@ -4,6 +4,7 @@ import { PodCache } from "./cache/pod-cache";
 import type { PodLike } from "./cache/pod-record";
 import type { Config } from "./config";
 import type { ObjectFeed } from "./feed/object-feed";
+import { ForwardAuth } from "./forward-auth/authorize";
 import { buildServer } from "./http/server";
 import type { PodIndex, PodIndexStatus } from "./kinds/podindex";
 import { PodLookup } from "./lookup";
@@ -110,10 +111,13 @@ export class PodIndexApp {
     if (this.views.delete(name)) this.deps.log.info({ podindex: name }, "PodIndex removed");
   }
 
-  async start(cfg: Pick<Config, "port" | "host" | "resyncSeconds" | "statusIntervalMs">): Promise<{ port: number }> {
+  async start(
+    cfg: Pick<Config, "port" | "host" | "resyncSeconds" | "statusIntervalMs" | "trustedProxies">,
+  ): Promise<{ port: number }> {
     this.status.intervalMs = cfg.statusIntervalMs;
     this.#server = buildServer({
       lookup: this.lookup,
+      forwardAuth: new ForwardAuth(this.lookup, this.views, this.readiness, cfg.trustedProxies),
       readiness: this.readiness,
       podCount: () => this.cache.size,
       metrics: this.metrics,

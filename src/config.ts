@@ -1,3 +1,5 @@
+import { TrustedProxies } from "./forward-auth/client-ip";
+
 /** Environment → validated, typed configuration. */
 export interface Config {
   /** HTTP port of the lookup server (PORT, default 8080; 0 picks a free port) */
@@ -10,6 +12,8 @@ export interface Config {
   logLevel: string;
   /** at most one status write per PodIndex per this many ms (PODINDEX_STATUS_INTERVAL_MS, default 2000) */
   statusIntervalMs: number;
+  /** proxies whose X-Forwarded-For forward-auth believes (PODINDEX_TRUSTED_PROXIES, CIDRs; default none) */
+  trustedProxies: TrustedProxies;
 }
 
 export class ConfigError extends Error {}
@@ -25,6 +29,14 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
+function trustedProxies(list: string): TrustedProxies {
+  try {
+    return TrustedProxies.parse(list);
+  } catch (err) {
+    throw new ConfigError(`PODINDEX_TRUSTED_PROXIES: ${(err as Error).message}`);
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = (env.LOG_LEVEL ?? "info").toLowerCase();
   if (!LEVELS.includes(logLevel)) {
@@ -36,5 +48,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     resyncSeconds: integer(env, "PODINDEX_RESYNC_SECONDS", 300, 1, 86_400),
     logLevel,
     statusIntervalMs: integer(env, "PODINDEX_STATUS_INTERVAL_MS", 2000, 100, 3_600_000),
+    trustedProxies: trustedProxies(env.PODINDEX_TRUSTED_PROXIES ?? ""),
   };
 }

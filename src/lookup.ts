@@ -1,4 +1,5 @@
 import { isValidUid, normalizeIp } from "./cache/ip";
+import { isDnsLabel } from "./names";
 import type { MissReason, PodCache } from "./cache/pod-cache";
 import type { PodRecord } from "./cache/pod-record";
 import type { Readiness } from "./readiness";
@@ -28,8 +29,6 @@ export type ListResult =
       kind: "list";
       pods: ExposedPod[];
     };
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
  * Answers lookups from the cache through the views. Pure reads: it never changes the cache.
@@ -78,7 +77,7 @@ export class PodLookup {
 
   list(filter: { namespace?: string; index?: string }): ListResult {
     const { namespace } = filter;
-    if (namespace !== undefined && namespace !== "" && !DNS_LABEL.test(namespace)) {
+    if (namespace !== undefined && namespace !== "" && !isDnsLabel(namespace)) {
       return { kind: "bad-request", message: `"${namespace}" is not a valid namespace name` };
     }
     return this.#scoped(filter.index, scope => {

@@ -9,6 +9,8 @@ export function lookupResult(status: number): string {
       return "miss";
     case 409:
       return "conflict";
+    case 403:
+      return "denied";
     case 400:
       return "bad_request";
     case 503:
@@ -26,7 +28,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly lookups = new Counter({
     name: "podindex_lookups_total",
-    help: "Lookups answered, by route and result (hit, miss, conflict, bad_request, not_ready)",
+    help: "Lookups answered, by route and result (hit, miss, conflict, denied, bad_request, not_ready)",
     labelNames: ["route", "result"] as const,
     registers: [this.registry],
   });
@@ -59,6 +61,12 @@ export class Metrics {
     name: "podindex_status_writes_total",
     help: "PodIndex status writes, by PodIndex",
     labelNames: ["podindex"] as const,
+    registers: [this.registry],
+  });
+  readonly forwardAuthDecisions = new Counter({
+    name: "podindex_forward_auth_decisions_total",
+    help: "Forward-auth decisions, by PodIndex, result (allow, deny) and reason",
+    labelNames: ["podindex", "result", "reason"] as const,
     registers: [this.registry],
   });
   readonly #lastEvent = new Map<string, number>();

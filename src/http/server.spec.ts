@@ -1,6 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makePod } from "../../test/support/pods";
+import { ForwardAuth } from "../forward-auth/authorize";
+import { TrustedProxies } from "../forward-auth/client-ip";
 import { PodCache } from "../cache/pod-cache";
 import { PodIndex } from "../kinds/podindex";
 import { PodLookup } from "../lookup";
@@ -37,9 +39,11 @@ describe("lookup server", () => {
     readiness = new Readiness(["pods", "podindexes"]);
     const metrics = new Metrics({ pods: () => cache.size, podsPerIndex: () => new Map([["apps", 1]]) });
     const statuses = () => new Map([["apps", { observedGeneration: 1, pods: 1, ips: 2, conflicts: 0, namespaces: 1 }]]);
+    const lookup = new PodLookup(cache, views, readiness);
     app = buildServer({
       statuses,
-      lookup: new PodLookup(cache, views, readiness),
+      lookup,
+      forwardAuth: new ForwardAuth(lookup, views, readiness, TrustedProxies.none()),
       readiness,
       podCount: () => cache.size,
       metrics,

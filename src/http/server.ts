@@ -1,8 +1,10 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { ForwardAuth } from "../forward-auth/authorize";
 import type { PodIndexStatus } from "../kinds/podindex";
 import type { PodLookup } from "../lookup";
 import { lookupResult, type Metrics } from "../metrics";
 import { compatRoutes } from "./compat";
+import { forwardAuthRoutes } from "./forward-auth";
 import { healthRoutes, type HealthDeps } from "./health";
 import { indexRoutes } from "./indexes";
 import { metricsRoutes } from "./metrics";
@@ -10,6 +12,7 @@ import { podRoutes } from "./pods";
 
 export interface ServerDeps extends HealthDeps {
   lookup: PodLookup;
+  forwardAuth: ForwardAuth;
   metrics: Metrics;
   /** each PodIndex's current status (computed on request) */
   statuses: () => Map<string, PodIndexStatus>;
@@ -40,6 +43,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.register(metricsRoutes, { metrics });
   app.register(podRoutes, { lookup: deps.lookup });
   app.register(compatRoutes, { lookup: deps.lookup });
+  app.register(forwardAuthRoutes, { forwardAuth: deps.forwardAuth, metrics });
   app.register(indexRoutes, { statuses: deps.statuses });
   return app;
 }

@@ -21,12 +21,48 @@ export interface ExposeSpec {
   annotations?: string[];
 }
 
+/** A cross-namespace grant: callers in `from` may call targets in `namespace`. */
+export interface ForwardAuthGrant {
+  /** the target namespace */
+  namespace: string;
+  /** only these target names in it; absent means any */
+  names?: string[];
+  /** caller namespaces; "*" means any caller this PodIndex serves */
+  from: string[];
+}
+
+/** Where the target of a call is read from when the request has no ?namespace= parameter. */
+export interface ForwardAuthTargetPattern {
+  /** X-Forwarded-Uri or X-Forwarded-Host */
+  header: string;
+  /** a regular expression with the named groups `namespace` and/or `name` */
+  regex: string;
+  /** the target namespace when the regex has no `namespace` group (e.g. Fission's default namespace) */
+  namespace?: string;
+}
+
+/** This PodIndex's forward-auth policy; GET /v1/forward-auth uses it (absent: it answers no forward-auth). */
+export interface ForwardAuthSpec {
+  /** allow callers in the target's own namespace (default true) */
+  sameNamespace?: boolean;
+  /** further namespaces allowed to call each target namespace */
+  allow?: ForwardAuthGrant[];
+  /** callers must also match this label selector */
+  callerSelector?: LabelSelector;
+  /** callers must also run as one of these service accounts ("name" in the caller's namespace, or "namespace/name") */
+  serviceAccounts?: string[];
+  target?: { patterns?: ForwardAuthTargetPattern[] };
+  /** caller label keys passed upstream in the X-Podindex-Labels header */
+  headers?: { labels?: string[] };
+}
+
 export interface PodIndexSpec {
   /** namespaces whose pods are indexed; empty or absent means all */
   namespaces?: string[];
   /** pods must match this selector; absent or empty selects every pod */
   podSelector?: LabelSelector;
   expose?: ExposeSpec;
+  forwardAuth?: ForwardAuthSpec;
 }
 
 export interface Condition {

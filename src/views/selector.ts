@@ -1,3 +1,4 @@
+import { isDnsSubdomain } from "../names";
 import type { LabelSelector } from "../kinds/podindex";
 
 /**
@@ -19,14 +20,13 @@ export class SpecError extends Error {
 export type LabelMatcher = (labels: Readonly<Record<string, string>> | undefined) => boolean;
 
 const NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist"];
 
 /** A qualified label key: an optional DNS-subdomain prefix (≤253) and "/", then a name (≤63). */
 export function isValidLabelKey(key: string): boolean {
   const slash = key.indexOf("/");
   const [prefix, name] = slash === -1 ? [undefined, key] : [key.slice(0, slash), key.slice(slash + 1)];
-  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) return false;
+  if (prefix !== undefined && !isDnsSubdomain(prefix)) return false;
   return name.length > 0 && name.length <= 63 && NAME.test(name);
 }
 

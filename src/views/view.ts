@@ -1,8 +1,8 @@
+import { ForwardAuthPolicy } from "../forward-auth/policy";
 import type { PodRecord } from "../cache/pod-record";
 import type { PodIndex } from "../kinds/podindex";
+import { isDnsLabel } from "../names";
 import { SpecError, compileSelector, isValidLabelKey, type LabelMatcher } from "./selector";
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function pick(source: Readonly<Record<string, string>>, keys: readonly string[] | "all"): Record<string, string> {
   if (keys === "all") return { ...source };
@@ -26,12 +26,14 @@ export class PodIndexView {
     private readonly matches: LabelMatcher,
     private readonly labelKeys: readonly string[] | "all",
     readonly annotationKeys: readonly string[],
+    /** spec.forwardAuth compiled; undefined when the PodIndex answers no forward-auth */
+    readonly forwardAuth: ForwardAuthPolicy | undefined,
   ) {}
 
   static fromResource(pi: PodIndex): PodIndexView {
     const spec = pi.spec ?? {};
     (spec.namespaces ?? []).forEach((ns, i) => {
-      if (typeof ns !== "string" || !DNS_LABEL.test(ns)) {
+      if (!isDnsLabel(ns)) {
         throw new SpecError(
           "InvalidNamespace",
           `spec.namespaces[${i}]: Invalid value: ${JSON.stringify(ns)}: a namespace name is a DNS label (lower-case letters, digits and '-', at most 63)`,
@@ -70,6 +72,7 @@ export class PodIndexView {
       compileSelector(spec.podSelector),
       labels.includes("*") ? "all" : labels,
       annotations,
+      spec.forwardAuth ? ForwardAuthPolicy.compile(spec.forwardAuth) : undefined,
     );
   }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
+import { isDnsSubdomain } from "../../src/names";
 import { ApiError, alreadyExists, badRequest, conflict, expired, notFound } from "./errors";
 import { BUILTIN_TYPES, apiVersionOf, typeKey, typesFromCrd, type KObject, type ResourceType } from "./resources";
 
@@ -27,7 +28,6 @@ export interface WriteOptions {
 const clone = <T>(o: T): T => structuredClone(o);
 const now = () => new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
 const TERMINAL = new Set(["Succeeded", "Failed"]);
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const randomSuffix = () =>
   Array.from({ length: 5 }, () => "bcdfghjklmnpqrstvwxz2456789"[Math.floor(Math.random() * 27)]).join("");
 
@@ -121,7 +121,7 @@ export class Store {
     obj.metadata ??= {};
     if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = obj.metadata.generateName + randomSuffix();
     if (!obj.metadata.name) throw badRequest("name or generateName is required");
-    if (!DNS_SUBDOMAIN.test(obj.metadata.name) || obj.metadata.name.length > 253) {
+    if (!isDnsSubdomain(obj.metadata.name)) {
       const why = `Invalid value: "${obj.metadata.name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`;
       throw new ApiError(422, "Invalid", `${t.kind} "${obj.metadata.name}" is invalid: metadata.name: ${why}`, {
         name: obj.metadata.name,

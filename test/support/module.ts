@@ -1,4 +1,5 @@
 import type { PodIndexApp } from "../../src/app";
+import { TrustedProxies } from "../../src/forward-auth/client-ip";
 
 /**
  * Runs the real Pepr module in this process, as the deployed watcher does (PEPR_WATCH_MODE),
@@ -9,6 +10,7 @@ import type { PodIndexApp } from "../../src/app";
 export async function startModule(
   port = 0,
   statusIntervalMs = 200,
+  trustedProxies = TrustedProxies.none(),
 ): Promise<{ app: PodIndexApp; port: number; url: string }> {
   process.env.PEPR_WATCH_MODE = "true";
   process.env.LOG_LEVEL ??= "warn";
@@ -16,7 +18,13 @@ export async function startModule(
   const { PodIndexCapability, podIndexApp } = await import("../../capabilities/podindex");
   const pkg = (await import("../../package.json")).default;
   new PeprModule(pkg, [PodIndexCapability], { deferStart: true });
-  const started = await podIndexApp.start({ port, host: "127.0.0.1", resyncSeconds: 300, statusIntervalMs });
+  const started = await podIndexApp.start({
+    port,
+    host: "127.0.0.1",
+    resyncSeconds: 300,
+    statusIntervalMs,
+    trustedProxies,
+  });
   return { app: podIndexApp, port: started.port, url: `http://127.0.0.1:${started.port}` };
 }
 

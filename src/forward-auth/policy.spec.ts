@@ -1,0 +1,148 @@
+import { describe, expect, it } from "vitest";
+import { makePod } from "../../test/support/pods";
+import { toPodRecord, type PodRecord } from "../cache/pod-record";
+import { SpecError } from "../views/selector";
+import { ForwardAuthPolicy, TargetError } from "./policy";
+
+const pod = (over: Parameters<typeof makePod>[0]): PodRecord => toPodRecord(makePod(over), () => false)!;
+
+/** Fission's router: /fission-function/<name> (default namespace), /fission-function/<namespace>/<name>. */
+const fission = ForwardAuthPolicy.compile({
+  target: {
+    patterns: [
+      { header: "X-Forwarded-Uri", regex: "^/fission-function/(?<namespace>[^/?]+)/(?<name>[^/?]+)" },
+      { header: "X-Forwarded-Uri", regex: "^/fission-function/(?<name>[^/?]+)", namespace: "default" },
+    ],
+  },
+});
+
+describe("ForwardAuthPolicy.target", () => {
+  it("prefers ?namespace= and ?name= filled by the proxy", () => {
+    expect(fission.target({ namespace: "apps", name: "hello", forwardedUri: "/fission-function/x/y" })).toEqual({
+      namespace: "apps",
+      name: "hello",
+      from: "query",
+    });
+  });
+
+  it("reads Fission's URL layout from X-Forwarded-Uri", () => {
+    expect(fission.target({ forwardedUri: "/fission-function/functions/report?x=1" })).toEqual({
+      namespace: "functions",
+      name: "report",
+      from: "x-forwarded-uri",
+    });
+    expect(fission.target({ forwardedUri: "/fission-function/hello" })).toMatchObject({
+      namespace: "default",
+      name: "hello",
+    });
+  });
+
+  it("reads the target from X-Forwarded-Host", () => {
+    const byHost = ForwardAuthPolicy.compile({
+      target: {
+        patterns: [
+          { header: "X-Forwarded-Host", regex: "^(?<name>[a-z0-9-]+)\\.(?<namespace>[a-z0-9-]+)\\.fn\\.example$" },
+        ],
+      },
+    });
+    expect(byHost.target({ forwardedHost: "hello.apps.fn.example" })).toMatchObject({
+      namespace: "apps",
+      name: "hello",
+    });
+  });
+
+  it("refuses a request whose target cannot be read or is not a name", () => {
+    expect(() => fission.target({ forwardedUri: "/other" })).toThrow(TargetError);
+    expect(() => fission.target({})).toThrow("no target pattern matched");
+    expect(() => ForwardAuthPolicy.compile({}).target({ forwardedUri: "/x" })).toThrow(
+      "?namespace= parameter is required",
+    );
+    expect(() => fission.target({ namespace: "Apps" })).toThrow('target namespace "Apps" (from query)');
+    expect(() => fission.target({ forwardedUri: "/fission-function/apps/..%2F" })).toThrow("is not an object name");
+  });
+});
+
+describe("ForwardAuthPolicy.decide", () => {
+  const target = { namespace: "functions", name: "report", from: "query" };
+  const caller = pod({ namespace: "functions", labels: { app: "web" }, serviceAccountName: "web" });
+
+  it("allows the target's own namespace by default, and not when sameNamespace is false", () => {
+    expect(fission.decide(caller, target)).toEqual({ allowed: true, reason: "SameNamespace" });
+    expect(ForwardAuthPolicy.compile({ sameNamespace: false }).decide(caller, target)).toMatchObject({
+      allowed: false,
+      reason: "NamespaceNotAllowed",
+    });
+  });
+
+  it("allows other namespaces only through a grant, optionally limited to names", () => {
+    const p = ForwardAuthPolicy.compile({
+      allow: [
+        { namespace: "functions", from: ["apps"] },
+        { namespace: "functions", names: ["public"], from: ["*"] },
+      ],
+    });
+    expect(p.decide(pod({ namespace: "apps" }), target)).toEqual({ allowed: true, reason: "Granted" });
+    expect(p.decide(pod({ namespace: "monitoring" }), target)).toEqual({
+      allowed: false,
+      reason: "NamespaceNotAllowed",
+      message: "namespace monitoring may not call functions/report",
+    });
+    expect(p.decide(pod({ namespace: "monitoring" }), { ...target, name: "public" })).toMatchObject({ allowed: true });
+    expect(p.decide(pod({ namespace: "monitoring" }), { namespace: "functions", from: "query" })).toMatchObject({
+      allowed: false,
+    });
+  });
+
+  it("requires caller labels and service accounts when set", () => {
+    const p = ForwardAuthPolicy.compile({
+      callerSelector: { matchLabels: { "podindex.dev/caller": "true" } },
+      serviceAccounts: ["web", "apps/reporter"],
+    });
+    const labelled = { labels: { "podindex.dev/caller": "true" } };
+    expect(p.decide(caller, target)).toMatchObject({ allowed: false, reason: "CallerLabelsMismatch" });
+    expect(p.decide(pod({ namespace: "functions", ...labelled }), target)).toMatchObject({ allowed: true });
+    expect(p.decide(pod({ namespace: "functions", ...labelled, serviceAccountName: "batch" }), target)).toMatchObject({
+      allowed: false,
+      reason: "ServiceAccountNotAllowed",
+    });
+    const granted = ForwardAuthPolicy.compile({
+      allow: [{ namespace: "functions", from: ["apps"] }],
+      serviceAccounts: ["apps/reporter"],
+    });
+    expect(granted.decide(pod({ namespace: "apps", serviceAccountName: "reporter" }), target)).toMatchObject({
+      allowed: true,
+    });
+    expect(granted.decide(pod({ namespace: "functions", serviceAccountName: "reporter" }), target)).toMatchObject({
+      reason: "ServiceAccountNotAllowed",
+    });
+  });
+});
+
+describe("ForwardAuthPolicy.compile", () => {
+  const invalid = (spec: Parameters<typeof ForwardAuthPolicy.compile>[0], message: string) => {
+    let err: unknown;
+    try {
+      ForwardAuthPolicy.compile(spec);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SpecError);
+    expect((err as SpecError).message).toContain(message);
+  };
+
+  it("names the offending field of an invalid policy", () => {
+    invalid({ target: { patterns: [{ header: "Host", regex: "x" }] } }, "spec.forwardAuth.target.patterns[0].header");
+    invalid({ target: { patterns: [{ header: "X-Forwarded-Uri", regex: "(" }] } }, "patterns[0].regex: Invalid value");
+    invalid({ target: { patterns: [{ header: "X-Forwarded-Uri", regex: "(?<fn>.*)" }] } }, "unknown named group(s) fn");
+    invalid({ target: { patterns: [{ header: "X-Forwarded-Uri", regex: "(?<name>.*)" }] } }, "exactly one");
+    invalid(
+      { target: { patterns: [{ header: "X-Forwarded-Uri", regex: "(?<namespace>.*)", namespace: "default" }] } },
+      "exactly one",
+    );
+    invalid({ allow: [{ namespace: "functions", from: [] }] }, "spec.forwardAuth.allow[0].from: Required value");
+    invalid({ allow: [{ namespace: "Functions", from: ["*"] }] }, "spec.forwardAuth.allow[0].namespace");
+    invalid({ serviceAccounts: ["a/b/c"] }, "spec.forwardAuth.serviceAccounts[0]");
+    invalid({ headers: { labels: ["bad key!"] } }, "spec.forwardAuth.headers.labels[0]");
+    invalid({ callerSelector: { matchLabels: { "a b": "x" } } }, "spec.forwardAuth.callerSelector.matchLabels");
+  });
+});

@@ -1,0 +1,295 @@
+import type { FastifyInstance } from "fastify";
+import pino from "pino";
+import { Writable } from "node:stream";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { makePod } from "../../test/support/pods";
+import { PodCache } from "../cache/pod-cache";
+import { ForwardAuth } from "../forward-auth/authorize";
+import { TrustedProxies } from "../forward-auth/client-ip";
+import { PodIndex } from "../kinds/podindex";
+import { PodLookup } from "../lookup";
+import { Metrics } from "../metrics";
+import { Readiness } from "../readiness";
+import { PodIndexView } from "../views/view";
+import { ViewSet } from "../views/view-set";
+import { buildServer } from "./server";
+
+function podIndex(name: string, spec: PodIndex["spec"]): PodIndex {
+  return Object.assign(new PodIndex(), { metadata: { name, uid: `uid-${name}`, generation: 1 }, spec });
+}
+
+/** The proxy podindex trusts; everything else calling it is a caller. */
+const PROXY = "10.0.0.5";
+
+const FISSION = podIndex("fission", {
+  namespaces: ["apps", "functions", "default"],
+  forwardAuth: {
+    allow: [{ namespace: "functions", from: ["apps"] }],
+    target: {
+      patterns: [
+        { header: "X-Forwarded-Uri", regex: "^/fission-function/(?<namespace>[^/?]+)/(?<name>[^/?]+)" },
+        { header: "X-Forwarded-Uri", regex: "^/fission-function/(?<name>[^/?]+)", namespace: "default" },
+      ],
+    },
+    headers: { labels: ["app", "team"] },
+  },
+});
+
+describe("GET /v1/forward-auth", () => {
+  let views: ViewSet;
+  let cache: PodCache;
+  let readiness: Readiness;
+  let app: FastifyInstance;
+  let logLines: Record<string, unknown>[];
+
+  beforeEach(() => {
+    views = new ViewSet();
+    views.set(PodIndexView.fromResource(FISSION));
+    views.set(PodIndexView.fromResource(podIndex("lookups-only", {})));
+    cache = new PodCache();
+    readiness = new Readiness(["pods", "podindexes"]);
+    const lookup = new PodLookup(cache, views, readiness);
+    logLines = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        logLines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    });
+    app = buildServer({
+      lookup,
+      forwardAuth: new ForwardAuth(lookup, views, readiness, TrustedProxies.parse(`${PROXY} fd00:1::5`)),
+      readiness,
+      podCount: () => cache.size,
+      metrics: new Metrics({ pods: () => cache.size, podsPerIndex: () => new Map() }),
+      statuses: () => new Map(),
+      logger: pino({ level: "info" }, sink),
+    });
+  });
+  afterEach(() => app.close());
+
+  const call = async (
+    url: string,
+    opts: { from?: string; xff?: string; uri?: string; headers?: Record<string, string> } = {},
+  ) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.xff !== undefined) headers["x-forwarded-for"] = opts.xff;
+    if (opts.uri !== undefined) headers["x-forwarded-uri"] = opts.uri;
+    const res = await app.inject({ method: "GET", url, headers, remoteAddress: opts.from ?? PROXY });
+    return { status: res.statusCode, body: res.json(), headers: res.headers };
+  };
+
+  const sync = () => {
+    readiness.markSynced("pods");
+    readiness.markSynced("podindexes");
+  };
+
+  const addPods = () => {
+    cache.upsert(
+      makePod({
+        name: "web-1",
+        namespace: "apps",
+        uid: "11111111-1111-4111-8111-111111111111",
+        labels: { app: "web", team: "storefront", secret: "x" },
+        ips: ["10.42.0.10", "fd00:42::10"],
+      }),
+    );
+    cache.upsert(
+      makePod({ name: "fn-report", namespace: "functions", ips: ["10.42.0.20"], labels: { app: "report" } }),
+    );
+    cache.upsert(makePod({ name: "prom", namespace: "monitoring", ips: ["10.42.0.30"] }));
+    cache.upsert(makePod({ name: "batch", namespace: "default", ips: ["10.42.0.40"] }));
+    cache.upsert(makePod({ name: "node-agent", namespace: "apps", ips: ["10.0.0.11"], hostNetwork: true }));
+    cache.upsert(makePod({ name: "job-done", namespace: "apps", ips: ["10.42.0.50"], phase: "Succeeded" }));
+    cache.upsert(makePod({ name: "twin-a", namespace: "apps", ips: ["10.42.0.60"] }));
+    cache.upsert(makePod({ name: "twin-b", namespace: "apps", ips: ["10.42.0.60"] }));
+  };
+
+  it("answers 503 NotSynced before the initial lists, even for a known caller", async () => {
+    addPods();
+    const res = await call("/v1/forward-auth?namespace=apps", { xff: "10.42.0.10" });
+    expect(res.status).toBe(503);
+    expect(res.body).toMatchObject({ allowed: false, reason: "NotSynced" });
+    expect(res.body.message).toContain("podindexes, pods");
+  });
+
+  describe("when synced", () => {
+    beforeEach(() => {
+      sync();
+      addPods();
+    });
+
+    it("allows a caller in the target's namespace and hands the upstream its identity", async () => {
+      const res = await call("/v1/forward-auth?namespace=apps&name=hello", { xff: "10.42.0.10" });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({
+        allowed: true,
+        reason: "SameNamespace",
+        message: "apps/web-1 may call apps/hello",
+        podindex: "fission",
+        caller: {
+          ip: "10.42.0.10",
+          ipFrom: "x-forwarded-for",
+          pod: {
+            name: "web-1",
+            namespace: "apps",
+            uid: "11111111-1111-4111-8111-111111111111",
+            serviceAccountName: "web",
+          },
+        },
+        target: { namespace: "apps", name: "hello", from: "query" },
+      });
+      expect(res.headers).toMatchObject({
+        "x-podindex-index": "fission",
+        "x-podindex-pod-name": "web-1",
+        "x-podindex-pod-namespace": "apps",
+        "x-podindex-pod-uid": "11111111-1111-4111-8111-111111111111",
+        "x-podindex-pod-ip": "10.42.0.10",
+        "x-podindex-service-account": "web",
+        "x-podindex-owner-kind": "ReplicaSet",
+        "x-podindex-owner-name": "web-5d4c",
+        "x-podindex-labels": "app=web,team=storefront",
+        "x-podindex-reason": "SameNamespace",
+      });
+    });
+
+    it("allows a granted namespace, reading Fission's URL layout from X-Forwarded-Uri", async () => {
+      const res = await call("/v1/forward-auth", { xff: "10.42.0.10", uri: "/fission-function/functions/report" });
+      expect(res.status).toBe(200);
+      expect(res.body).toMatchObject({ reason: "Granted", target: { namespace: "functions", name: "report" } });
+      const dflt = await call("/v1/forward-auth", { xff: "10.42.0.40", uri: "/fission-function/hello" });
+      expect(dflt.body).toMatchObject({ reason: "SameNamespace", target: { namespace: "default", name: "hello" } });
+    });
+
+    it("denies a caller outside the policy with 403 and no identity headers", async () => {
+      const res = await call("/v1/forward-auth", { xff: "10.42.0.20", uri: "/fission-function/apps/checkout" });
+      expect(res.status).toBe(403);
+      expect(res.body).toMatchObject({
+        allowed: false,
+        reason: "NamespaceNotAllowed",
+        message: "namespace functions may not call apps/checkout",
+        podindex: "fission",
+      });
+      expect(res.headers["x-podindex-pod-name"]).toBeUndefined();
+      expect(res.headers["x-podindex-reason"]).toBe("NamespaceNotAllowed");
+    });
+
+    it("denies unknown, unindexed, hostNetwork, finished and doubly-claimed callers", async () => {
+      const reason = async (ip: string) => {
+        const res = await call("/v1/forward-auth?namespace=apps", { xff: ip });
+        expect(res.status).toBe(403);
+        return res.body.reason;
+      };
+      expect(await reason("10.42.9.9")).toBe("UnknownCaller");
+      expect(await reason("10.42.0.30")).toBe("UnknownCaller"); // monitoring is not in this PodIndex
+      expect(await reason("10.0.0.11")).toBe("HostNetworkCaller");
+      expect(await reason("10.42.0.50")).toBe("TerminatedCaller");
+      expect(await reason("10.42.0.60")).toBe("AmbiguousCaller");
+    });
+
+    it("chooses the policy by ?index=, refusing names without one and guessing between several", async () => {
+      expect((await call("/v1/forward-auth?index=nope&namespace=apps", { xff: "10.42.0.10" })).body).toMatchObject({
+        reason: "NoPolicy",
+        message: "no valid PodIndex named nope",
+      });
+      const noPolicy = await call("/v1/forward-auth?index=lookups-only&namespace=apps", { xff: "10.42.0.10" });
+      expect(noPolicy.status).toBe(403);
+      expect(noPolicy.body.message).toBe("PodIndex lookups-only defines no forwardAuth policy");
+      views.set(
+        PodIndexView.fromResource(podIndex("strict", { namespaces: ["apps"], forwardAuth: { sameNamespace: true } })),
+      );
+      const ambiguous = await call("/v1/forward-auth?namespace=apps", { xff: "10.42.0.10" });
+      expect(ambiguous.status).toBe(400);
+      expect(ambiguous.body.message).toContain("several PodIndexes define forwardAuth (fission, strict)");
+      expect((await call("/v1/forward-auth?index=strict&namespace=apps", { xff: "10.42.0.10" })).body).toMatchObject({
+        allowed: true,
+        podindex: "strict",
+      });
+    });
+
+    it("ignores X-Forwarded-For from a peer that is not a trusted proxy", async () => {
+      // prom (monitoring) calls podindex directly, claiming to be web-1
+      const res = await call("/v1/forward-auth?namespace=apps", { from: "10.42.0.20", xff: "10.42.0.10" });
+      expect(res.status).toBe(403);
+      expect(res.body.caller).toMatchObject({ ip: "10.42.0.20", ipFrom: "peer", pod: { name: "fn-report" } });
+    });
+
+    it("never believes a spoofed left-hand X-Forwarded-For entry behind a trusted proxy", async () => {
+      // fn-report wrote "10.42.0.10" itself; the proxy appended its real address
+      const res = await call("/v1/forward-auth?namespace=apps", { xff: "10.42.0.10, 10.42.0.20" });
+      expect(res.status).toBe(403);
+      expect(res.body).toMatchObject({ reason: "NamespaceNotAllowed", caller: { ip: "10.42.0.20" } });
+    });
+
+    it("does not echo identity headers a caller sent itself", async () => {
+      const res = await call("/v1/forward-auth?namespace=apps", {
+        xff: "10.42.0.30",
+        headers: { "x-podindex-pod-name": "web-1", "x-podindex-pod-namespace": "apps" },
+      });
+      expect(res.status).toBe(403);
+      expect(res.headers["x-podindex-pod-name"]).toBeUndefined();
+    });
+
+    it("identifies IPv6 callers, and callers behind an IPv6 or IPv4-mapped proxy address", async () => {
+      expect((await call("/v1/forward-auth?namespace=apps", { xff: "FD00:42::0010" })).body).toMatchObject({
+        allowed: true,
+        caller: { ip: "fd00:42::10", pod: { name: "web-1" } },
+      });
+      expect((await call("/v1/forward-auth?namespace=apps", { from: "fd00:1::5", xff: "10.42.0.10" })).status).toBe(
+        200,
+      );
+      expect(
+        (await call("/v1/forward-auth?namespace=apps", { from: `::ffff:${PROXY}`, xff: "10.42.0.10" })).status,
+      ).toBe(200);
+      expect((await call("/v1/forward-auth?namespace=apps", { from: "::ffff:10.42.0.10" })).body).toMatchObject({
+        allowed: true,
+        caller: { ip: "10.42.0.10", ipFrom: "peer" },
+      });
+    });
+
+    it("refuses malformed requests with 400 and a reason", async () => {
+      const bad = async (url: string, opts: Parameters<typeof call>[1]) => {
+        const res = await call(url, opts);
+        expect(res.status).toBe(400);
+        expect(res.body.reason).toBe("BadRequest");
+        return res.body.message as string;
+      };
+      expect(await bad("/v1/forward-auth?namespace=apps", { xff: "10.42.0.10, evil" })).toContain('"evil"');
+      expect(await bad("/v1/forward-auth?namespace=apps", {})).toContain("without X-Forwarded-For");
+      expect(await bad("/v1/forward-auth", { xff: "10.42.0.10", uri: "/elsewhere" })).toContain("no target");
+      expect(await bad("/v1/forward-auth?namespace=Not_A_Namespace", { xff: "10.42.0.10" })).toContain("namespace");
+      expect(
+        await bad("/v1/forward-auth", { xff: "10.42.0.10", uri: `/fission-function/${"a".repeat(9000)}` }),
+      ).toContain("limited to 8192");
+    });
+
+    it("logs every decision as one structured line and counts it on /metrics", async () => {
+      await call("/v1/forward-auth?namespace=apps&name=hello", { xff: "10.42.0.10" });
+      await call("/v1/forward-auth?namespace=apps", { xff: "10.42.0.20" });
+      await call("/v1/forward-auth?namespace=apps", { xff: "10.42.0.20" });
+      const decisions = logLines.filter(l => l.decision);
+      expect(decisions).toHaveLength(3);
+      expect(decisions[0]).toMatchObject({
+        decision: "allow",
+        status: 200,
+        reason: "SameNamespace",
+        podindex: "fission",
+        callerIp: "10.42.0.10",
+        callerIpFrom: "x-forwarded-for",
+        peer: PROXY,
+        caller: "apps/web-1",
+        target: "apps/hello",
+        msg: "forward-auth allowed: apps/web-1 may call apps/hello",
+      });
+      expect(decisions[1]).toMatchObject({ decision: "deny", status: 403, reason: "NamespaceNotAllowed" });
+      const metrics = (await app.inject({ method: "GET", url: "/metrics" })).body;
+      expect(metrics).toContain(
+        'podindex_forward_auth_decisions_total{podindex="fission",result="allow",reason="SameNamespace"} 1',
+      );
+      expect(metrics).toContain(
+        'podindex_forward_auth_decisions_total{podindex="fission",result="deny",reason="NamespaceNotAllowed"} 2',
+      );
+      expect(metrics).toContain('podindex_lookups_total{route="forward-auth",result="denied"} 2');
+    });
+  });
+});
