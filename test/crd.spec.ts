@@ -26,7 +26,32 @@ describe("the PodIndex CRD schema", () => {
     expect(res.body.spec.expose).toEqual({ labels: ["*"], annotations: [] });
   });
 
+  it("keeps a forwardAuth policy, defaulting sameNamespace to true", async () => {
+    const forwardAuth = {
+      allow: [{ namespace: "functions", from: ["apps", "*"] }],
+      callerSelector: { matchLabels: { "podindex.dev/caller": "true" } },
+      target: {
+        patterns: [{ header: "X-Forwarded-Uri", regex: "^/fission-function/(?<name>[^/?]+)", namespace: "default" }],
+      },
+    };
+    const res = await create("fa", { forwardAuth });
+    expect(res.status).toBe(201);
+    expect(res.body.spec.forwardAuth).toEqual({ sameNamespace: true, ...forwardAuth });
+  });
+
   it.each([
+    [
+      "a target pattern on another header",
+      { forwardAuth: { target: { patterns: [{ header: "Host", regex: "x" }] } } },
+      "spec.forwardAuth.target.patterns[0].header",
+      "FieldValueNotSupported",
+    ],
+    [
+      "a grant without caller namespaces",
+      { forwardAuth: { allow: [{ namespace: "functions" }] } },
+      "spec.forwardAuth.allow[0].from",
+      "FieldValueRequired",
+    ],
     [
       "an unknown selector operator",
       { podSelector: { matchExpressions: [{ key: "app", operator: "Has" }] } },

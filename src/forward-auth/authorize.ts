@@ -162,13 +162,15 @@ function identityHeaders(
     [`${HEADER_PREFIX}Pod-Ip`]: ip,
     [`${HEADER_PREFIX}Service-Account`]: pod.serviceAccountName ?? "default",
   };
+  // Every header is always sent, empty when there is no value: Caddy 2.6's copy_headers would
+  // otherwise pass its own unreplaced placeholder text upstream for a header podindex left out.
   const owner = pod.owners[0];
-  if (owner) {
-    h[`${HEADER_PREFIX}Owner-Kind`] = owner.kind;
-    h[`${HEADER_PREFIX}Owner-Name`] = owner.name;
-  }
+  h[`${HEADER_PREFIX}Owner-Kind`] = owner?.kind ?? "";
+  h[`${HEADER_PREFIX}Owner-Name`] = owner?.name ?? "";
   // label values cannot contain ',' or '=', so "k=v,k2=v2" parses unambiguously
-  const labels = labelKeys.filter(k => k in pod.labels).map(k => `${k}=${pod.labels[k]}`);
-  if (labels.length) h[`${HEADER_PREFIX}Labels`] = labels.join(",");
+  h[`${HEADER_PREFIX}Labels`] = labelKeys
+    .filter(k => k in pod.labels)
+    .map(k => `${k}=${pod.labels[k]}`)
+    .join(",");
   return h;
 }
