@@ -3,24 +3,32 @@ import { ConfigError, loadConfig } from "./config";
 
 describe("loadConfig", () => {
   it("defaults to port 8080 on all interfaces", () => {
-    expect(loadConfig({})).toEqual({
-      port: 8080,
-      host: "0.0.0.0",
-      resyncSeconds: 300,
-      logLevel: "info",
-      statusIntervalMs: 2000,
-    });
+    const { trustedProxies, ...rest } = loadConfig({});
+    expect(rest).toEqual({ port: 8080, host: "0.0.0.0", resyncSeconds: 300, logLevel: "info", statusIntervalMs: 2000 });
+    expect(trustedProxies.text).toEqual([]);
+    expect(trustedProxies.trusts("127.0.0.1")).toBe(false);
   });
 
-  it("reads PORT, HOST, PODINDEX_RESYNC_SECONDS and LOG_LEVEL", () => {
+  it("reads PORT, HOST, PODINDEX_RESYNC_SECONDS, LOG_LEVEL and PODINDEX_TRUSTED_PROXIES", () => {
     const cfg = loadConfig({
       PORT: "9090",
       HOST: "127.0.0.1",
       PODINDEX_RESYNC_SECONDS: "30",
       LOG_LEVEL: "DEBUG",
       PODINDEX_STATUS_INTERVAL_MS: "500",
+      PODINDEX_TRUSTED_PROXIES: "10.43.0.17/32, fd00::17",
     });
-    expect(cfg).toEqual({ port: 9090, host: "127.0.0.1", resyncSeconds: 30, logLevel: "debug", statusIntervalMs: 500 });
+    const { trustedProxies, ...rest } = cfg;
+    expect(rest).toEqual({
+      port: 9090,
+      host: "127.0.0.1",
+      resyncSeconds: 30,
+      logLevel: "debug",
+      statusIntervalMs: 500,
+    });
+    expect(trustedProxies.trusts("10.43.0.17")).toBe(true);
+    expect(trustedProxies.trusts("fd00::17")).toBe(true);
+    expect(trustedProxies.trusts("10.43.0.18")).toBe(false);
   });
 
   it.each([
@@ -28,6 +36,7 @@ describe("loadConfig", () => {
     [{ PORT: "70000" }, /PORT must be between 0 and 65535/],
     [{ PODINDEX_RESYNC_SECONDS: "0" }, /PODINDEX_RESYNC_SECONDS must be between 1/],
     [{ LOG_LEVEL: "loud" }, /LOG_LEVEL must be one of/],
+    [{ PODINDEX_TRUSTED_PROXIES: "private_ranges" }, /PODINDEX_TRUSTED_PROXIES: "private_ranges" is not an IP address/],
   ])("rejects %j with a clear message", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
