@@ -56,6 +56,23 @@ export interface ForwardAuthSpec {
   headers?: { labels?: string[] };
 }
 
+/** Where a PodIndex mirrors its Services' ready endpoints in PostgreSQL. */
+export interface PostgresSinkSpec {
+  /** a Secret with the keys PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE */
+  secretRef: { name: string; namespace: string };
+  /** "table" or "schema.table" (default public.server) */
+  table?: string;
+  /** written into the cluster column (default "default") */
+  cluster?: string;
+}
+
+/** Which EndpointSlices a PodIndex follows (within its namespaces), and where it mirrors them. */
+export interface ServicesSpec {
+  /** a label selector on EndpointSlices (as ENDPOINT_SELECTOR); absent or empty: every slice */
+  selector?: LabelSelector;
+  postgres?: PostgresSinkSpec;
+}
+
 export interface PodIndexSpec {
   /** namespaces whose pods are indexed; empty or absent means all */
   namespaces?: string[];
@@ -63,6 +80,7 @@ export interface PodIndexSpec {
   podSelector?: LabelSelector;
   expose?: ExposeSpec;
   forwardAuth?: ForwardAuthSpec;
+  services?: ServicesSpec;
 }
 
 export interface Condition {
@@ -80,6 +98,11 @@ export interface PodIndexStatus {
   ips?: number;
   conflicts?: number;
   namespaces?: number;
+  /** Services this PodIndex follows (with at least one slice) */
+  services?: number;
+  /** endpoints of those Services, and how many are ready */
+  endpoints?: number;
+  readyEndpoints?: number;
   lastSyncTime?: string;
   conditions?: Condition[];
 }

@@ -1,7 +1,9 @@
 import { ForwardAuthPolicy } from "../forward-auth/policy";
 import type { PodRecord } from "../cache/pod-record";
-import type { PodIndex } from "../kinds/podindex";
-import { isDnsLabel } from "../names";
+import type { SliceRecord } from "../endpoints/slice-record";
+import type { PodIndex, PostgresSinkSpec } from "../kinds/podindex";
+import { TableNameError, parseTableName } from "../sinks/postgres-mirror";
+import { isDnsLabel, isDnsSubdomain } from "../names";
 import { SpecError, compileSelector, isValidLabelKey, type LabelMatcher } from "./selector";
 
 function pick(source: Readonly<Record<string, string>>, keys: readonly string[] | "all"): Record<string, string> {
@@ -28,6 +30,10 @@ export class PodIndexView {
     readonly annotationKeys: readonly string[],
     /** spec.forwardAuth compiled; undefined when the PodIndex answers no forward-auth */
     readonly forwardAuth: ForwardAuthPolicy | undefined,
+    /** spec.services' slice selector; undefined when the PodIndex follows no Services */
+    private readonly slicesMatch: LabelMatcher | undefined,
+    /** spec.services.postgres, validated */
+    readonly postgres: PostgresSinkSpec | undefined,
   ) {}
 
   static fromResource(pi: PodIndex): PodIndexView {
@@ -73,11 +79,27 @@ export class PodIndexView {
       labels.includes("*") ? "all" : labels,
       annotations,
       spec.forwardAuth ? ForwardAuthPolicy.compile(spec.forwardAuth) : undefined,
+      spec.services ? compileSelector(spec.services.selector, "spec.services.selector") : undefined,
+      spec.services?.postgres ? checkPostgres(spec.services.postgres) : undefined,
     );
   }
 
   selects(rec: PodRecord): boolean {
     return (this.namespaces === undefined || this.namespaces.has(rec.namespace)) && this.matches(rec.labels);
+  }
+
+  /** whether this PodIndex follows Services at all */
+  get followsServices(): boolean {
+    return this.slicesMatch !== undefined;
+  }
+
+  /** An EndpointSlice this PodIndex follows: in its namespaces and matching spec.services.selector. */
+  follows(slice: SliceRecord): boolean {
+    return (
+      this.slicesMatch !== undefined &&
+      (this.namespaces === undefined || this.namespaces.has(slice.namespace)) &&
+      this.slicesMatch(slice.labels)
+    );
   }
 
   labelsFor(rec: PodRecord): Record<string, string> {
@@ -87,4 +109,21 @@ export class PodIndexView {
   annotationsFor(rec: PodRecord): Record<string, string> {
     return pick(rec.annotations, this.annotationKeys);
   }
+}
+
+function checkPostgres(pg: PostgresSinkSpec): PostgresSinkSpec {
+  const at = "spec.services.postgres";
+  if (!isDnsSubdomain(pg.secretRef?.name) || !isDnsLabel(pg.secretRef?.namespace)) {
+    throw new SpecError("InvalidSink", `${at}.secretRef: Invalid value: a Secret's name and namespace are required`);
+  }
+  try {
+    parseTableName(pg.table ?? "public.server");
+  } catch (err) {
+    if (err instanceof TableNameError) throw new SpecError("InvalidSink", `${at}.table: Invalid value: ${err.message}`);
+    throw err;
+  }
+  if (pg.cluster !== undefined && (pg.cluster === "" || pg.cluster.length > 253)) {
+    throw new SpecError("InvalidSink", `${at}.cluster: Invalid value: 1 to 253 characters`);
+  }
+  return { secretRef: pg.secretRef, table: pg.table ?? "public.server", cluster: pg.cluster ?? "default" };
 }

@@ -1,0 +1,142 @@
+import {
+  toSliceRecord,
+  type EndpointPort,
+  type EndpointRecord,
+  type SliceLike,
+  type SliceRecord,
+} from "./slice-record";
+
+/** A Service, by namespace and name. */
+export interface ServiceRef {
+  namespace: string;
+  name: string;
+}
+
+/** An endpoint as a Service's union of slices presents it: with its slice's address type and ports. */
+export interface ServiceEndpoint extends EndpointRecord {
+  addressType: string;
+  ports: EndpointPort[];
+  slice: string;
+}
+
+export type ServiceListener = (service: ServiceRef) => void;
+
+const key = (namespace: string, name: string) => `${namespace}/${name}`;
+
+function fromKey(k: string): ServiceRef {
+  const slash = k.indexOf("/");
+  return { namespace: k.slice(0, slash), name: k.slice(slash + 1) };
+}
+
+/**
+ * Every EndpointSlice once, by UID, joined to its Service by the kubernetes.io/service-name label,
+ * and the reverse map from a pod's UID to the Services whose slices list it. O(1) per event in the
+ * number of slices (O(endpoints of the slice) to re-link its pods).
+ */
+export class EndpointCache {
+  readonly #slices = new Map<string, SliceRecord>();
+  readonly #byService = new Map<string, Set<string>>();
+  /** pod uid → service key → how many endpoints (over all slices) name the pod */
+  readonly #podServices = new Map<string, Map<string, number>>();
+  readonly #listeners = new Set<ServiceListener>();
+
+  upsert(slice: SliceLike): void {
+    const next = toSliceRecord(slice);
+    if (!next) return;
+    const prev = this.#slices.get(next.uid);
+    if (prev) this.#unlink(prev);
+    this.#slices.set(next.uid, next);
+    this.#link(next);
+    if (prev && (prev.namespace !== next.namespace || prev.service !== next.service)) this.#notify(prev);
+    this.#notify(next);
+  }
+
+  remove(slice: SliceLike): void {
+    const uid = slice.metadata?.uid;
+    const prev = uid ? this.#slices.get(uid) : undefined;
+    if (!prev) return;
+    this.#unlink(prev);
+    this.#slices.delete(prev.uid);
+    this.#notify(prev);
+  }
+
+  /** Called with each Service whose slices changed. */
+  onChange(listener: ServiceListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** the Service's slices, sorted by name */
+  slices(namespace: string, name: string): SliceRecord[] {
+    const uids = this.#byService.get(key(namespace, name));
+    if (!uids) return [];
+    return [...uids].map(uid => this.#slices.get(uid)!).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** every Service that has at least one slice */
+  services(): ServiceRef[] {
+    return [...this.#byService.keys()].map(fromKey);
+  }
+
+  /** the Services whose slices list this pod (by its UID), sorted */
+  servicesOfPod(podUid: string): ServiceRef[] {
+    const services = this.#podServices.get(podUid);
+    if (!services) return [];
+    return [...services.keys()].sort().map(fromKey);
+  }
+
+  get size(): number {
+    return this.#slices.size;
+  }
+
+  #link(s: SliceRecord): void {
+    const k = key(s.namespace, s.service);
+    const set = this.#byService.get(k);
+    if (set) set.add(s.uid);
+    else this.#byService.set(k, new Set([s.uid]));
+    for (const e of s.endpoints) {
+      if (!e.pod) continue;
+      const services = this.#podServices.get(e.pod.uid) ?? new Map<string, number>();
+      services.set(k, (services.get(k) ?? 0) + 1);
+      this.#podServices.set(e.pod.uid, services);
+    }
+  }
+
+  #unlink(s: SliceRecord): void {
+    const k = key(s.namespace, s.service);
+    const set = this.#byService.get(k);
+    if (set?.delete(s.uid) && set.size === 0) this.#byService.delete(k);
+    for (const e of s.endpoints) {
+      const services = e.pod && this.#podServices.get(e.pod.uid);
+      if (!services) continue;
+      const n = (services.get(k) ?? 1) - 1;
+      if (n > 0) services.set(k, n);
+      else services.delete(k);
+      if (services.size === 0) this.#podServices.delete(e.pod!.uid);
+    }
+  }
+
+  #notify(s: SliceRecord): void {
+    for (const listener of this.#listeners) listener({ namespace: s.namespace, name: s.service });
+  }
+}
+
+/**
+ * A Service's endpoints: the union of its slices. An address listed by two slices of the same
+ * address type (an endpoint moving between slices) is shown once, preferring the ready listing.
+ * Sorted by address type, then first address.
+ */
+export function unionOfSlices(slices: readonly SliceRecord[]): ServiceEndpoint[] {
+  const byAddress = new Map<string, ServiceEndpoint>();
+  for (const s of slices) {
+    for (const e of s.endpoints) {
+      const k = `${s.addressType}|${e.addresses.join(",")}`;
+      const seen = byAddress.get(k);
+      if (seen && (seen.ready || !e.ready)) continue;
+      byAddress.set(k, { ...e, addressType: s.addressType, ports: s.ports, slice: s.name });
+    }
+  }
+  return [...byAddress.values()].sort(
+    (a, b) => a.addressType.localeCompare(b.addressType) || (a.addresses[0] ?? "").localeCompare(b.addresses[0] ?? ""),
+  );
+}
