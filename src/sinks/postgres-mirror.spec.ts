@@ -1,0 +1,187 @@
+import pino from "pino";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { startPostgres, type RunningPostgres } from "../../test/support/embedded-pg";
+import { eventually } from "../../test/support/module";
+import type { ServiceRef } from "../endpoints/endpoint-cache";
+import { PostgresMirror, TableNameError, parseTableName, type MirrorRow, type SinkHealth } from "./postgres-mirror";
+
+const log = pino({ level: "silent" });
+
+/** The desired state the app would compute from its EndpointSlices: service key → rows. */
+class Desired {
+  readonly rows = new Map<string, MirrorRow[]>();
+  set(namespace: string, service: string, pods: [string, string][]): ServiceRef {
+    const rows = pods.map(([name, ip]) => ({
+      namespace,
+      service,
+      podUid: `uid-${name}`,
+      podName: name,
+      podIp: ip,
+      ready: true,
+    }));
+    if (rows.length) this.rows.set(`${namespace}/${service}`, rows);
+    else this.rows.delete(`${namespace}/${service}`);
+    return { namespace, name: service };
+  }
+}
+
+describe("PostgresMirror against a real PostgreSQL", () => {
+  let db: RunningPostgres;
+  const mirrors: PostgresMirror[] = [];
+
+  beforeAll(async () => {
+    db = await startPostgres();
+  }, 60_000);
+  afterAll(() => db?.close());
+  afterEach(async () => {
+    await Promise.all(mirrors.splice(0).map(m => m.stop()));
+  });
+
+  const mirror = (table: string, desired: Desired, cluster = "dev", onHealth?: (h: SinkHealth) => void) => {
+    const m = new PostgresMirror({
+      connection: async () => db.config,
+      table,
+      cluster,
+      desired: s => desired.rows.get(`${s.namespace}/${s.name}`) ?? [],
+      desiredServices: () => [...desired.rows.keys()].map(k => ({ namespace: k.split("/")[0], name: k.split("/")[1] })),
+      log,
+      coalesceMs: 20,
+      minBackoffMs: 100,
+      maxBackoffMs: 400,
+      onHealth,
+    });
+    mirrors.push(m);
+    m.start();
+    return m;
+  };
+
+  const rows = async (table: string, cluster = "dev") =>
+    (
+      await db.query(
+        `SELECT namespace, service, pod_uid, pod_name, host(pod_ip) AS ip, ready FROM ${table} WHERE cluster = $1 ORDER BY 1, 2, 3`,
+        [cluster],
+      )
+    ).rows.map(r => `${r.namespace}/${r.service} ${r.pod_name} ${r.ip}${r.ready ? "" : " (not ready)"}`);
+
+  it("creates the schema-qualified table with its primary key and indexes", async () => {
+    const desired = new Desired();
+    desired.set("apps", "web", [["web-1", "10.42.0.10"]]);
+    await mirror("podindex.endpoints", desired).idle();
+    const cols = await db.query(
+      `SELECT column_name, data_type, is_nullable FROM information_schema.columns
+       WHERE table_schema = 'podindex' AND table_name = 'endpoints' ORDER BY ordinal_position`,
+    );
+    expect(cols.rows.map(c => `${c.column_name} ${c.data_type}`)).toEqual([
+      "cluster text",
+      "namespace text",
+      "service text",
+      "pod_uid text",
+      "pod_name text",
+      "pod_ip inet",
+      "ready boolean",
+      "first_seen timestamp with time zone",
+      "last_seen timestamp with time zone",
+    ]);
+    const idx = await db.query(`SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'podindex' ORDER BY 1`);
+    expect(idx.rows.map(i => i.indexname)).toEqual(["endpoints_ns_svc", "endpoints_pkey", "endpoints_pod_ip"]);
+    expect(idx.rows[1].indexdef).toContain("(cluster, namespace, service, pod_uid)");
+    expect(await rows("podindex.endpoints")).toEqual(["apps/web web-1 10.42.0.10"]);
+  });
+
+  it("upserts and prunes, keeping first_seen and advancing last_seen", async () => {
+    const desired = new Desired();
+    const web = desired.set("apps", "web", [
+      ["web-1", "10.42.0.10"],
+      ["web-2", "fd00:42::11"],
+    ]);
+    const m = mirror("public.server", desired);
+    await m.idle();
+    expect(await rows("public.server")).toEqual(["apps/web web-1 10.42.0.10", "apps/web web-2 fd00:42::11"]);
+    const before = (await db.query(`SELECT first_seen, last_seen FROM public.server WHERE pod_uid = 'uid-web-1'`))
+      .rows[0];
+
+    desired.set("apps", "web", [
+      ["web-1", "10.42.0.12"],
+      ["web-3", "10.42.0.13"],
+    ]);
+    m.markDirty(web);
+    await eventually(async () =>
+      expect(await rows("public.server")).toEqual(["apps/web web-1 10.42.0.12", "apps/web web-3 10.42.0.13"]),
+    );
+    const after = (await db.query(`SELECT first_seen, last_seen FROM public.server WHERE pod_uid = 'uid-web-1'`))
+      .rows[0];
+    expect(after.first_seen).toEqual(before.first_seen);
+    expect(after.last_seen.getTime()).toBeGreaterThan(before.last_seen.getTime());
+    expect((await db.query(`SELECT pg_typeof(pod_ip)::text AS t FROM public.server LIMIT 1`)).rows[0].t).toBe("inet");
+  });
+
+  it("removes a Service that is gone, and never touches another cluster's rows", async () => {
+    await db.query(
+      `INSERT INTO public.server (cluster, namespace, service, pod_uid, pod_name, pod_ip) VALUES ('prod', 'apps', 'web', 'p1', 'web-9', '10.1.0.9')`,
+    );
+    const desired = new Desired();
+    desired.set("apps", "web", [["web-1", "10.42.0.10"]]);
+    const api = desired.set("apps", "api", [["api-1", "10.42.0.20"]]);
+    const m = mirror("public.server", desired);
+    await m.idle();
+    expect(await rows("public.server")).toEqual(["apps/api api-1 10.42.0.20", "apps/web web-1 10.42.0.10"]);
+    desired.set("apps", "api", []);
+    m.markDirty(api);
+    await eventually(async () => expect(await rows("public.server")).toEqual(["apps/web web-1 10.42.0.10"]));
+    expect(await rows("public.server", "prod")).toEqual(["apps/web web-9 10.1.0.9"]);
+  });
+
+  it("keeps changing through a database outage and converges exactly once it is back", async () => {
+    const health: SinkHealth[] = [];
+    const desired = new Desired();
+    const svc = (i: number) => desired.set("churn", `svc-${i}`, [[`p-${i}`, `10.50.0.${i}`]]);
+    for (let i = 1; i <= 5; i++) svc(i);
+    const m = mirror("churn.endpoints", desired, "dev", h => health.push(h));
+    await m.idle();
+    expect(await rows("churn.endpoints")).toHaveLength(5);
+
+    await db.down();
+    // churn while the database is down: two services change, one goes, one is new
+    desired.set("churn", "svc-1", [
+      ["p-1", "10.50.1.1"],
+      ["p-1b", "10.50.1.2"],
+    ]);
+    m.markDirty({ namespace: "churn", name: "svc-1" });
+    m.markDirty(desired.set("churn", "svc-2", []));
+    m.markDirty(svc(6));
+    await eventually(() => expect(m.health()).toMatchObject({ ready: false, reason: "DatabaseUnavailable" }), 15_000);
+    m.markDirty(desired.set("churn", "svc-3", [["p-3", "10.50.3.3"]]));
+
+    await db.up();
+    await eventually(() => expect(m.health()).toMatchObject({ ready: true, reason: "Synced" }), 20_000);
+    await m.idle();
+    expect(await rows("churn.endpoints")).toEqual([
+      "churn/svc-1 p-1 10.50.1.1",
+      "churn/svc-1 p-1b 10.50.1.2",
+      "churn/svc-3 p-3 10.50.3.3",
+      "churn/svc-4 p-4 10.50.0.4",
+      "churn/svc-5 p-5 10.50.0.5",
+      "churn/svc-6 p-6 10.50.0.6",
+    ]);
+    expect(health.map(h => h.reason)).toEqual(["Synced", "DatabaseUnavailable", "Synced"]);
+  }, 60_000);
+
+  it("refuses hostile table names before connecting", () => {
+    for (const bad of ["x; drop table y", "Public.Foo", "a.b.c", '"quoted"', "", "server--", "1abc"]) {
+      expect(() => parseTableName(bad)).toThrow(TableNameError);
+      expect(
+        () =>
+          new PostgresMirror({
+            connection: () => Promise.reject(new Error("must not connect")),
+            table: bad,
+            cluster: "dev",
+            desired: () => [],
+            desiredServices: () => [],
+            log,
+          }),
+      ).toThrow(TableNameError);
+    }
+    expect(parseTableName("endpoints")).toEqual({ schema: "public", table: "endpoints" });
+    expect(parseTableName("podindex.endpoints")).toEqual({ schema: "podindex", table: "endpoints" });
+  });
+});
