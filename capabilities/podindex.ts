@@ -1,6 +1,6 @@
-import { Capability, K8s, Log } from "pepr";
+import { Capability, K8s, Log, kind } from "pepr";
 import { PodIndexApp } from "../src/app";
-import { podFeed } from "../src/feed/kfc-feed";
+import { podFeed, sliceFeed } from "../src/feed/kfc-feed";
 import { PodIndex } from "../src/kinds/podindex";
 
 /**
@@ -11,9 +11,16 @@ import { PodIndex } from "../src/kinds/podindex";
 export const podIndexApp = new PodIndexApp({
   log: Log,
   podFeed,
+  sliceFeed,
   listPodIndexes: async () => (await K8s(PodIndex).Get()).items,
   writeStatus: async (name, status) => {
     await K8s(PodIndex).PatchStatus({ metadata: { name }, status });
+  },
+  readSecret: async (namespace, name) => {
+    const secret = await K8s(kind.Secret).InNamespace(namespace).Get(name);
+    const data: Record<string, string> = {};
+    for (const [k, v] of Object.entries(secret.data ?? {})) data[k] = Buffer.from(v, "base64").toString("utf8");
+    return { ...data, ...secret.stringData };
   },
 });
 

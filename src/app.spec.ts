@@ -15,8 +15,12 @@ describe("PodIndexApp PodIndex events", () => {
       podFeed: () => {
         throw new Error("no pod feed in this test");
       },
+      sliceFeed: () => {
+        throw new Error("no EndpointSlice feed in this test");
+      },
       listPodIndexes: async () => [],
       writeStatus: async () => {},
+      readSecret: async () => ({}),
     });
   const served = (a: PodIndexApp, namespace: string) => a.views.isServed(a.cache.upsert(makePod({ namespace }))!);
 

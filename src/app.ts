@@ -3,13 +3,18 @@ import type { Logger } from "pino";
 import { PodCache } from "./cache/pod-cache";
 import type { PodLike } from "./cache/pod-record";
 import type { Config } from "./config";
-import type { ObjectFeed } from "./feed/object-feed";
+import { EndpointCache } from "./endpoints/endpoint-cache";
+import { ServiceLookup } from "./endpoints/service-lookup";
+import type { SliceLike } from "./endpoints/slice-record";
+import type { FeedPhase, ObjectFeed } from "./feed/object-feed";
 import { ForwardAuth } from "./forward-auth/authorize";
 import { buildServer } from "./http/server";
 import type { PodIndex, PodIndexStatus } from "./kinds/podindex";
 import { PodLookup } from "./lookup";
 import { Metrics } from "./metrics";
 import { Readiness } from "./readiness";
+import { poolConfigFromSecret } from "./sinks/pg-connection";
+import { PostgresMirror } from "./sinks/postgres-mirror";
 import { StatusWriter } from "./status/status-writer";
 import { summarize } from "./status/summary";
 import { SpecError } from "./views/selector";
@@ -24,6 +29,17 @@ export interface AppDeps {
   listPodIndexes: () => Promise<PodIndex[]>;
   /** write a PodIndex's status through its status subresource */
   writeStatus: (name: string, status: PodIndexStatus) => Promise<void>;
+  /** a fresh EndpointSlice feed (one stream for every PodIndex's spec.services) */
+  sliceFeed: () => ObjectFeed<SliceLike>;
+  /** a Secret's data, decoded (the PostgreSQL mirror's connection settings) */
+  readSecret: (namespace: string, name: string) => Promise<Record<string, string>>;
+}
+
+interface Mirror {
+  /** what it was built from: a changed spec or a recreated PodIndex builds a new one */
+  signature: string;
+  mirror: PostgresMirror;
+  started: boolean;
 }
 
 /**
@@ -34,15 +50,21 @@ export interface AppDeps {
 export class PodIndexApp {
   readonly views = new ViewSet();
   readonly cache = new PodCache({ keepAnnotation: key => this.views.annotationKeys().has(key) });
-  readonly readiness = new Readiness(["pods", "podindexes"]);
-  readonly lookup = new PodLookup(this.cache, this.views, this.readiness);
+  readonly endpoints = new EndpointCache();
+  readonly readiness = new Readiness(["pods", "podindexes", "endpointslices"]);
+  readonly services = new ServiceLookup(this.endpoints, this.views, this.readiness);
+  readonly lookup = new PodLookup(this.cache, this.views, this.readiness, this.services);
   readonly metrics = new Metrics({
     pods: () => this.cache.size,
-    podsPerIndex: () => new Map([...this.#summaries()].map(([name, s]) => [name, s.pods])),
+    summaries: () => this.#summaries(),
+    sinks: () => new Map([...this.#mirrors].map(([name, m]) => [name, m.mirror.health()])),
   });
   readonly status: StatusWriter;
-  #degraded: string | undefined;
+  /** why a watch is failing, by kind */
+  readonly #degraded = new Map<string, string>();
   #feed: ObjectFeed<PodLike> | undefined;
+  #sliceFeed: ObjectFeed<SliceLike> | undefined;
+  readonly #mirrors = new Map<string, Mirror>();
   #server: FastifyInstance | undefined;
   #resync: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
@@ -52,11 +74,19 @@ export class PodIndexApp {
       log: deps.log,
       write: (name, status) => deps.writeStatus(name, status),
       summaries: () => this.#summaries(),
-      degraded: () => this.#degraded,
+      degraded: () => (this.#degraded.size ? [...this.#degraded.values()].join("; ") : undefined),
+      sink: name => this.#mirrors.get(name)?.mirror.health(),
       ready: () => this.readiness.ready,
       onWrite: podindex => this.metrics.statusWrites.inc({ podindex }),
     });
     this.cache.onChange(() => this.status.markDirty());
+    this.endpoints.onChange(service => {
+      this.status.markDirty();
+      for (const [name, m] of this.#mirrors) {
+        const ns = this.views.get(name)?.namespaces;
+        if (!ns || ns.has(service.namespace)) m.mirror.markDirty(service);
+      }
+    });
   }
 
   /** A PodIndex was created or changed: (re)build its view. Invalid specs stop serving it. */
@@ -69,12 +99,15 @@ export class PodIndexApp {
       return;
     const knownKeys = this.views.annotationKeys();
     try {
-      this.views.set(PodIndexView.fromResource(pi));
+      const view = PodIndexView.fromResource(pi);
+      this.views.set(view);
+      this.#syncMirror(view);
       this.status.track(pi);
       this.deps.log.info({ podindex: name, generation: pi.metadata?.generation }, "PodIndex applied");
     } catch (err) {
       if (!(err instanceof SpecError)) throw err;
       this.views.delete(name);
+      this.#dropMirror(name);
       this.status.track(pi, err);
       this.deps.log.error(
         { podindex: name, reason: err.reason, err: err.message },
@@ -107,17 +140,74 @@ export class PodIndexApp {
   }
 
   #forget(name: string): void {
+    this.#dropMirror(name);
     this.status.forget(name);
     if (this.views.delete(name)) this.deps.log.info({ podindex: name }, "PodIndex removed");
   }
 
+  /** Start, replace or stop the PostgreSQL mirror of a PodIndex as its spec.services.postgres says. */
+  #syncMirror(view: PodIndexView): void {
+    const pg = view.postgres;
+    const signature = pg ? JSON.stringify([view.uid, view.namespaces && [...view.namespaces], pg]) : "";
+    const current = this.#mirrors.get(view.name);
+    if (current?.signature === signature) return;
+    this.#dropMirror(view.name);
+    if (!pg) return;
+    const secret = `${pg.secretRef.namespace}/${pg.secretRef.name}`;
+    const mirror = new PostgresMirror({
+      connection: async () =>
+        poolConfigFromSecret(await this.deps.readSecret(pg.secretRef.namespace, pg.secretRef.name), secret),
+      table: pg.table!,
+      cluster: pg.cluster!,
+      desired: service =>
+        this.services.readyPods(view, service).map(e => ({
+          namespace: service.namespace,
+          service: service.name,
+          podUid: e.pod.uid,
+          podName: e.pod.name,
+          podIp: e.addresses[0],
+          ready: true,
+        })),
+      desiredServices: () => this.services.followed(view),
+      log: this.deps.log.child({ podindex: view.name, sink: "postgres" }),
+      onHealth: health => {
+        this.deps.log.info({ podindex: view.name, ...health }, "PostgreSQL mirror health changed");
+        this.status.markDirty();
+      },
+      onWrite: ok => this.metrics.sinkWrites.inc({ podindex: view.name, result: ok ? "ok" : "error" }),
+    });
+    const entry = { signature, mirror, started: false };
+    this.#mirrors.set(view.name, entry);
+    this.#startMirrors();
+  }
+
+  /** Mirrors start once the EndpointSlices are listed: a full resync before that would empty their tables. */
+  #startMirrors(): void {
+    if (this.readiness.waitingFor.includes("endpointslices")) return;
+    for (const m of this.#mirrors.values()) {
+      if (m.started) continue;
+      m.started = true;
+      m.mirror.start();
+    }
+  }
+
+  #dropMirror(name: string): void {
+    const m = this.#mirrors.get(name);
+    if (!m) return;
+    this.#mirrors.delete(name);
+    void m.mirror.stop();
+  }
+
   async start(
-    cfg: Pick<Config, "port" | "host" | "resyncSeconds" | "statusIntervalMs" | "trustedProxies">,
+    cfg: Pick<Config, "port" | "host" | "resyncSeconds" | "statusIntervalMs" | "trustedProxies"> &
+      Partial<Pick<Config, "defaultService">>,
   ): Promise<{ port: number }> {
     this.status.intervalMs = cfg.statusIntervalMs;
     this.#server = buildServer({
       lookup: this.lookup,
       forwardAuth: new ForwardAuth(this.lookup, this.views, this.readiness, cfg.trustedProxies),
+      services: this.services,
+      defaultService: cfg.defaultService,
       readiness: this.readiness,
       podCount: () => this.cache.size,
       metrics: this.metrics,
@@ -129,6 +219,13 @@ export class PodIndexApp {
     await this.#resyncPodIndexes();
     this.#resync = setInterval(() => void this.#resyncPodIndexes(), cfg.resyncSeconds * 1000);
     this.#startPodFeed(() => this.readiness.markSynced("pods"));
+    this.#sliceFeed = this.#runFeed("endpointslices", this.deps.sliceFeed(), {
+      apply: (phase, slice) => (phase === "DELETED" ? this.endpoints.remove(slice) : this.endpoints.upsert(slice)),
+      onSynced: () => {
+        this.readiness.markSynced("endpointslices");
+        this.#startMirrors();
+      },
+    });
     const addr = this.#server.server.address();
     return { port: typeof addr === "object" && addr ? addr.port : cfg.port };
   }
@@ -139,34 +236,48 @@ export class PodIndexApp {
     await this.status.stop();
     this.#feed?.stop();
     this.#feed = undefined;
+    this.#sliceFeed?.stop();
+    this.#sliceFeed = undefined;
+    await Promise.all([...this.#mirrors.keys()].map(name => this.#mirrors.get(name)!.mirror.stop()));
+    this.#mirrors.clear();
     await this.#server?.close();
     this.#server = undefined;
   }
 
   #startPodFeed(onSynced: () => void): void {
-    const feed = this.deps.podFeed();
-    this.#feed = feed;
-    this.metrics.relists.inc({ kind: "pods" });
+    this.#feed = this.#runFeed("pods", this.deps.podFeed(), {
+      apply: (phase, pod) => (phase === "DELETED" ? this.cache.remove(pod) : this.cache.upsert(pod)),
+      onSynced,
+    });
+  }
+
+  /** Run one feed: apply its events, count them, and report its failures as Degraded until it recovers. */
+  #runFeed<T>(
+    kind: string,
+    feed: ObjectFeed<T>,
+    on: { apply: (phase: FeedPhase, obj: T) => void; onSynced: () => void },
+  ): ObjectFeed<T> {
+    this.metrics.relists.inc({ kind });
     feed
       .start({
-        onEvent: (phase, pod) => {
-          this.metrics.watchEvent("pods", phase);
-          if (this.#degraded) {
-            this.#degraded = undefined;
-            this.status.markDirty();
-          }
-          if (phase === "DELETED") this.cache.remove(pod);
-          else this.cache.upsert(pod);
+        onEvent: (phase, obj) => {
+          this.metrics.watchEvent(kind, phase);
+          if (this.#degraded.delete(kind)) this.status.markDirty();
+          on.apply(phase, obj);
         },
-        onSynced,
+        onSynced: on.onSynced,
         onError: err => {
-          this.metrics.watchErrors.inc({ kind: "pods" });
-          this.#degraded = `the pod watch failed (${err instanceof Error ? err.message : String(err)}); it relists and resumes by itself`;
+          this.metrics.watchErrors.inc({ kind });
+          this.#degraded.set(
+            kind,
+            `the ${kind} watch failed (${err instanceof Error ? err.message : String(err)}); it relists and resumes by itself`,
+          );
           this.status.markDirty();
-          this.deps.log.warn({ err }, "pod watch failed; it relists and resumes by itself");
+          this.deps.log.warn({ err, kind }, "watch failed; it relists and resumes by itself");
         },
       })
-      .catch(err => this.deps.log.error({ err }, "pod watch could not start"));
+      .catch(err => this.deps.log.error({ err, kind }, "watch could not start"));
+    return feed;
   }
 
   /** Re-read every pod (e.g. to pick up newly exposed annotations); lookups keep answering meanwhile. */
@@ -180,7 +291,7 @@ export class PodIndexApp {
   }
 
   #summaries() {
-    return summarize(this.cache, this.views.list());
+    return summarize(this.cache, this.views.list(), this.services);
   }
 
   async #resyncPodIndexes(): Promise<void> {

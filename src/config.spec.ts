@@ -4,12 +4,19 @@ import { ConfigError, loadConfig } from "./config";
 describe("loadConfig", () => {
   it("defaults to port 8080 on all interfaces", () => {
     const { trustedProxies, ...rest } = loadConfig({});
-    expect(rest).toEqual({ port: 8080, host: "0.0.0.0", resyncSeconds: 300, logLevel: "info", statusIntervalMs: 2000 });
+    expect(rest).toEqual({
+      port: 8080,
+      host: "0.0.0.0",
+      resyncSeconds: 300,
+      logLevel: "info",
+      statusIntervalMs: 2000,
+      defaultService: { namespace: undefined, name: undefined },
+    });
     expect(trustedProxies.text).toEqual([]);
     expect(trustedProxies.trusts("127.0.0.1")).toBe(false);
   });
 
-  it("reads PORT, HOST, PODINDEX_RESYNC_SECONDS, LOG_LEVEL and PODINDEX_TRUSTED_PROXIES", () => {
+  it("reads PORT, HOST, PODINDEX_RESYNC_SECONDS, LOG_LEVEL, PODINDEX_TRUSTED_PROXIES and KUBERNETES_POD_DISCOVERY_*", () => {
     const cfg = loadConfig({
       PORT: "9090",
       HOST: "127.0.0.1",
@@ -17,6 +24,8 @@ describe("loadConfig", () => {
       LOG_LEVEL: "DEBUG",
       PODINDEX_STATUS_INTERVAL_MS: "500",
       PODINDEX_TRUSTED_PROXIES: "10.43.0.17/32, fd00::17",
+      KUBERNETES_POD_DISCOVERY_NAMESPACE: "apps",
+      KUBERNETES_POD_DISCOVERY_SERVICE_NAME: "web",
     });
     const { trustedProxies, ...rest } = cfg;
     expect(rest).toEqual({
@@ -25,6 +34,7 @@ describe("loadConfig", () => {
       resyncSeconds: 30,
       logLevel: "debug",
       statusIntervalMs: 500,
+      defaultService: { namespace: "apps", name: "web" },
     });
     expect(trustedProxies.trusts("10.43.0.17")).toBe(true);
     expect(trustedProxies.trusts("fd00::17")).toBe(true);

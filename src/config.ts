@@ -14,6 +14,11 @@ export interface Config {
   statusIntervalMs: number;
   /** proxies whose X-Forwarded-For forward-auth believes (PODINDEX_TRUSTED_PROXIES, CIDRs; default none) */
   trustedProxies: TrustedProxies;
+  /**
+   * the Service GET /endpoints answers for when its query names none: kubernetes-pod-discovery's
+   * KUBERNETES_POD_DISCOVERY_NAMESPACE and KUBERNETES_POD_DISCOVERY_SERVICE_NAME, so its clients switch unchanged
+   */
+  defaultService: { namespace?: string; name?: string };
 }
 
 export class ConfigError extends Error {}
@@ -49,5 +54,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel,
     statusIntervalMs: integer(env, "PODINDEX_STATUS_INTERVAL_MS", 2000, 100, 3_600_000),
     trustedProxies: trustedProxies(env.PODINDEX_TRUSTED_PROXIES ?? ""),
+    defaultService: {
+      namespace: env.KUBERNETES_POD_DISCOVERY_NAMESPACE || undefined,
+      name: env.KUBERNETES_POD_DISCOVERY_SERVICE_NAME || undefined,
+    },
   };
 }

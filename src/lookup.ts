@@ -1,4 +1,6 @@
 import { isValidUid, normalizeIp } from "./cache/ip";
+import type { ServiceRef } from "./endpoints/endpoint-cache";
+import type { ServiceLookup } from "./endpoints/service-lookup";
 import { isDnsLabel } from "./names";
 import type { MissReason, PodCache } from "./cache/pod-cache";
 import type { PodRecord } from "./cache/pod-record";
@@ -13,6 +15,8 @@ export interface ExposedPod {
   annotations: Record<string, string>;
   /** the PodIndexes that select this pod (within the lookup's scope) */
   indexes: string[];
+  /** the Services it backs now (their slices list it), among those these PodIndexes follow */
+  services: (ServiceRef & { ready: boolean })[];
 }
 
 export type LookupResult =
@@ -40,6 +44,7 @@ export class PodLookup {
     private readonly cache: PodCache,
     private readonly views: ViewSet,
     private readonly readiness: Readiness,
+    private readonly services?: ServiceLookup,
   ) {}
 
   byIp(rawIp: string | undefined, index?: string): LookupResult {
@@ -50,14 +55,14 @@ export class PodLookup {
       const found = this.cache.lookupIp(ip, rec => scope(rec).length > 0);
       switch (found.result) {
         case "hit":
-          return { kind: "hit", pod: expose(found.pod, scope(found.pod)) };
+          return { kind: "hit", pod: this.#expose(found.pod, scope(found.pod)) };
         case "miss":
           return { kind: "miss", reason: found.reason };
         case "conflict": {
           const shown = found.pods.filter(rec => scope(rec).length > 0);
           return {
             kind: "conflict",
-            pods: shown.map(rec => expose(rec, scope(rec))),
+            pods: shown.map(rec => this.#expose(rec, scope(rec))),
             hidden: found.pods.length - shown.length,
           };
         }
@@ -71,7 +76,9 @@ export class PodLookup {
     return this.#scoped(index, scope => {
       const rec = this.cache.byUid(rawUid.toLowerCase());
       const views = rec ? scope(rec) : [];
-      return rec && views.length > 0 ? { kind: "hit", pod: expose(rec, views) } : { kind: "miss", reason: "unknown" };
+      return rec && views.length > 0
+        ? { kind: "hit", pod: this.#expose(rec, views) }
+        : { kind: "miss", reason: "unknown" };
     });
   }
 
@@ -85,13 +92,24 @@ export class PodLookup {
       for (const rec of this.cache.values()) {
         if (namespace && rec.namespace !== namespace) continue;
         const views = scope(rec);
-        if (views.length > 0) pods.push(expose(rec, views));
+        if (views.length > 0) pods.push(this.#expose(rec, views));
       }
       pods.sort(
         (a, b) => a.record.namespace.localeCompare(b.record.namespace) || a.record.name.localeCompare(b.record.name),
       );
       return { kind: "list", pods };
     });
+  }
+
+  #expose(record: PodRecord, views: PodIndexView[]): ExposedPod {
+    const labels: Record<string, string> = {};
+    const annotations: Record<string, string> = {};
+    for (const view of views) {
+      Object.assign(labels, view.labelsFor(record));
+      Object.assign(annotations, view.annotationsFor(record));
+    }
+    const services = this.services?.servicesOf(record.uid, views) ?? [];
+    return { record, labels, annotations, indexes: views.map(v => v.name), services };
   }
 
   #scoped<R extends { kind: string }>(
@@ -104,14 +122,4 @@ export class PodLookup {
     if (!view) return { kind: "index-not-found", index };
     return answer(rec => (view.selects(rec) ? [view] : []));
   }
-}
-
-function expose(record: PodRecord, views: PodIndexView[]): ExposedPod {
-  const labels: Record<string, string> = {};
-  const annotations: Record<string, string> = {};
-  for (const view of views) {
-    Object.assign(labels, view.labelsFor(record));
-    Object.assign(annotations, view.annotationsFor(record));
-  }
-  return { record, labels, annotations, indexes: views.map(v => v.name) };
 }

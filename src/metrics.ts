@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { SinkHealth } from "./sinks/postgres-mirror";
+import type { IndexSummary } from "./status/summary";
 
 /** Lookup outcomes as /metrics labels them, from the HTTP status a lookup route answered. */
 export function lookupResult(status: number): string {
@@ -69,10 +71,21 @@ export class Metrics {
     labelNames: ["podindex", "result", "reason"] as const,
     registers: [this.registry],
   });
+  readonly sinkWrites = new Counter({
+    name: "podindex_sink_writes_total",
+    help: "PostgreSQL mirror write transactions, by PodIndex and result (ok, error)",
+    labelNames: ["podindex", "result"] as const,
+    registers: [this.registry],
+  });
   readonly #lastEvent = new Map<string, number>();
   readonly #now: () => number;
 
-  constructor(sample: { pods: () => number; podsPerIndex: () => Map<string, number>; now?: () => number }) {
+  constructor(sample: {
+    pods: () => number;
+    summaries: () => Map<string, IndexSummary>;
+    sinks: () => Map<string, SinkHealth>;
+    now?: () => number;
+  }) {
     const now = (this.#now = sample.now ?? Date.now);
     const lastEvent = this.#lastEvent;
     new Gauge({
@@ -99,7 +112,42 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const [podindex, n] of sample.podsPerIndex()) this.set({ podindex }, n);
+        for (const [podindex, s] of sample.summaries()) this.set({ podindex }, s.pods);
+      },
+    });
+    new Gauge({
+      name: "podindex_services",
+      help: "Services followed (with at least one followed EndpointSlice), per PodIndex with spec.services",
+      labelNames: ["podindex"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [podindex, s] of sample.summaries())
+          if (s.services !== undefined) this.set({ podindex }, s.services);
+      },
+    });
+    new Gauge({
+      name: "podindex_endpoints",
+      help: "Endpoints of the followed Services, per PodIndex and readiness",
+      labelNames: ["podindex", "ready"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [podindex, s] of sample.summaries()) {
+          if (s.endpoints === undefined) continue;
+          this.set({ podindex, ready: "true" }, s.readyEndpoints ?? 0);
+          this.set({ podindex, ready: "false" }, s.endpoints - (s.readyEndpoints ?? 0));
+        }
+      },
+    });
+    new Gauge({
+      name: "podindex_sink_ready",
+      help: "1 when a PodIndex's PostgreSQL mirror is in sync, 0 when it is failing or connecting",
+      labelNames: ["podindex"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [podindex, h] of sample.sinks()) this.set({ podindex }, h.ready ? 1 : 0);
       },
     });
   }

@@ -36,8 +36,8 @@ function fromKey(k: string): ServiceRef {
 export class EndpointCache {
   readonly #slices = new Map<string, SliceRecord>();
   readonly #byService = new Map<string, Set<string>>();
-  /** pod uid → service key → how many endpoints (over all slices) name the pod */
-  readonly #podServices = new Map<string, Map<string, number>>();
+  /** pod uid → service key → how many endpoints (over all slices) name the pod, and how many of them are ready */
+  readonly #podServices = new Map<string, Map<string, { listed: number; ready: number }>>();
   readonly #listeners = new Set<ServiceListener>();
 
   upsert(slice: SliceLike): void {
@@ -78,11 +78,13 @@ export class EndpointCache {
     return [...this.#byService.keys()].map(fromKey);
   }
 
-  /** the Services whose slices list this pod (by its UID), sorted */
-  servicesOfPod(podUid: string): ServiceRef[] {
+  /** the Services whose slices list this pod (by its UID), sorted, and whether it is a ready endpoint of each */
+  servicesOfPod(podUid: string): (ServiceRef & { ready: boolean })[] {
     const services = this.#podServices.get(podUid);
     if (!services) return [];
-    return [...services.keys()].sort().map(fromKey);
+    return [...services]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, n]) => ({ ...fromKey(k), ready: n.ready > 0 }));
   }
 
   get size(): number {
@@ -96,8 +98,9 @@ export class EndpointCache {
     else this.#byService.set(k, new Set([s.uid]));
     for (const e of s.endpoints) {
       if (!e.pod) continue;
-      const services = this.#podServices.get(e.pod.uid) ?? new Map<string, number>();
-      services.set(k, (services.get(k) ?? 0) + 1);
+      const services = this.#podServices.get(e.pod.uid) ?? new Map<string, { listed: number; ready: number }>();
+      const n = services.get(k) ?? { listed: 0, ready: 0 };
+      services.set(k, { listed: n.listed + 1, ready: n.ready + (e.ready ? 1 : 0) });
       this.#podServices.set(e.pod.uid, services);
     }
   }
@@ -109,8 +112,8 @@ export class EndpointCache {
     for (const e of s.endpoints) {
       const services = e.pod && this.#podServices.get(e.pod.uid);
       if (!services) continue;
-      const n = (services.get(k) ?? 1) - 1;
-      if (n > 0) services.set(k, n);
+      const n = services.get(k) ?? { listed: 1, ready: 0 };
+      if (n.listed > 1) services.set(k, { listed: n.listed - 1, ready: n.ready - (e.ready ? 1 : 0) });
       else services.delete(k);
       if (services.size === 0) this.#podServices.delete(e.pod!.uid);
     }

@@ -48,3 +48,4 @@ export class KfcFeed<T extends GenericClass> implements ObjectFeed<InstanceType<
 }
 
 export const podFeed = (): KfcFeed<typeof kind.Pod> => new KfcFeed(kind.Pod);
+export const sliceFeed = (): KfcFeed<typeof kind.EndpointSlice> => new KfcFeed(kind.EndpointSlice);

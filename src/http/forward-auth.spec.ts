@@ -4,6 +4,8 @@ import { Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makePod } from "../../test/support/pods";
 import { PodCache } from "../cache/pod-cache";
+import { EndpointCache } from "../endpoints/endpoint-cache";
+import { ServiceLookup } from "../endpoints/service-lookup";
 import { ForwardAuth } from "../forward-auth/authorize";
 import { TrustedProxies } from "../forward-auth/client-ip";
 import { PodIndex } from "../kinds/podindex";
@@ -58,10 +60,11 @@ describe("GET /v1/forward-auth", () => {
     });
     app = buildServer({
       lookup,
+      services: new ServiceLookup(new EndpointCache(), views, readiness),
       forwardAuth: new ForwardAuth(lookup, views, readiness, TrustedProxies.parse(`${PROXY} fd00:1::5`)),
       readiness,
       podCount: () => cache.size,
-      metrics: new Metrics({ pods: () => cache.size, podsPerIndex: () => new Map() }),
+      metrics: new Metrics({ pods: () => cache.size, summaries: () => new Map(), sinks: () => new Map() }),
       statuses: () => new Map(),
       logger: pino({ level: "info" }, sink),
     });

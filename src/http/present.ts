@@ -20,6 +20,7 @@ export function podView(p: ExposedPod) {
     creationTimestamp: r.creationTimestamp ?? null,
     deletionTimestamp: r.deletionTimestamp ?? null,
     indexes: p.indexes,
+    services: p.services,
   };
 }
 

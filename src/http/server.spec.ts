@@ -1,6 +1,8 @@
 import type { FastifyInstance } from "fastify";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makePod } from "../../test/support/pods";
+import { EndpointCache } from "../endpoints/endpoint-cache";
+import { ServiceLookup } from "../endpoints/service-lookup";
 import { ForwardAuth } from "../forward-auth/authorize";
 import { TrustedProxies } from "../forward-auth/client-ip";
 import { PodCache } from "../cache/pod-cache";
@@ -37,12 +39,17 @@ describe("lookup server", () => {
     views.set(PodIndexView.fromResource(podIndex("fn", { namespaces: ["functions"] })));
     cache = new PodCache({ keepAnnotation: k => views.annotationKeys().has(k) });
     readiness = new Readiness(["pods", "podindexes"]);
-    const metrics = new Metrics({ pods: () => cache.size, podsPerIndex: () => new Map([["apps", 1]]) });
+    const metrics = new Metrics({
+      pods: () => cache.size,
+      summaries: () => new Map([["apps", { pods: 1, ips: 2, conflicts: 0, namespaces: 1 }]]),
+      sinks: () => new Map(),
+    });
     const statuses = () => new Map([["apps", { observedGeneration: 1, pods: 1, ips: 2, conflicts: 0, namespaces: 1 }]]);
     const lookup = new PodLookup(cache, views, readiness);
     app = buildServer({
       statuses,
       lookup,
+      services: new ServiceLookup(new EndpointCache(), views, readiness),
       forwardAuth: new ForwardAuth(lookup, views, readiness, TrustedProxies.none()),
       readiness,
       podCount: () => cache.size,
@@ -122,6 +129,7 @@ describe("lookup server", () => {
           creationTimestamp: "2026-11-25T01:00:00Z",
           deletionTimestamp: null,
           indexes: ["apps"],
+          services: [],
         },
       });
     });

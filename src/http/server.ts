@@ -1,4 +1,5 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { ServiceLookup } from "../endpoints/service-lookup";
 import type { ForwardAuth } from "../forward-auth/authorize";
 import type { PodIndexStatus } from "../kinds/podindex";
 import type { PodLookup } from "../lookup";
@@ -9,10 +10,14 @@ import { healthRoutes, type HealthDeps } from "./health";
 import { indexRoutes } from "./indexes";
 import { metricsRoutes } from "./metrics";
 import { podRoutes } from "./pods";
+import { serviceRoutes } from "./services";
 
 export interface ServerDeps extends HealthDeps {
   lookup: PodLookup;
   forwardAuth: ForwardAuth;
+  services: ServiceLookup;
+  /** the Service GET /endpoints answers for when its query names none */
+  defaultService?: { namespace?: string; name?: string };
   metrics: Metrics;
   /** each PodIndex's current status (computed on request) */
   statuses: () => Map<string, PodIndexStatus>;
@@ -44,6 +49,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.register(podRoutes, { lookup: deps.lookup });
   app.register(compatRoutes, { lookup: deps.lookup });
   app.register(forwardAuthRoutes, { forwardAuth: deps.forwardAuth, metrics });
+  app.register(serviceRoutes, { services: deps.services, defaultService: deps.defaultService });
   app.register(indexRoutes, { statuses: deps.statuses });
   return app;
 }

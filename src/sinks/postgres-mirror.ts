@@ -16,6 +16,9 @@ import type { ServiceRef } from "../endpoints/endpoint-cache";
 
 export class TableNameError extends Error {}
 
+/** The connection settings could not be read (a missing or incomplete Secret). */
+class SettingsError extends Error {}
+
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** "table" (schema public) or "schema.table", each a plain lower-case SQL identifier; else TableNameError. */
@@ -40,7 +43,7 @@ export interface MirrorRow {
 
 export interface SinkHealth {
   ready: boolean;
-  /** Connecting, Synced, DatabaseUnavailable */
+  /** Connecting, Synced, DatabaseUnavailable, ConnectionSettingsUnavailable */
   reason: string;
   message: string;
   lastSyncTime?: string;
@@ -61,13 +64,16 @@ export interface PostgresMirrorOptions {
   minBackoffMs?: number;
   maxBackoffMs?: number;
   onHealth?: (health: SinkHealth) => void;
+  /** after each write attempt (for metrics) */
+  onWrite?: (ok: boolean) => void;
 }
 
 const quote = (id: string) => `"${id}"`;
 const key = (s: ServiceRef) => `${s.namespace}/${s.name}`;
 
 export class PostgresMirror {
-  readonly #o: Required<Omit<PostgresMirrorOptions, "onHealth">> & Pick<PostgresMirrorOptions, "onHealth">;
+  readonly #o: Required<Omit<PostgresMirrorOptions, "onHealth" | "onWrite">> &
+    Pick<PostgresMirrorOptions, "onHealth" | "onWrite">;
   readonly #qualified: string;
   readonly #indexPrefix: string;
   #pool: pg.Pool | undefined;
@@ -151,6 +157,7 @@ export class PostgresMirror {
       if (full) await this.#write(pool, this.#o.desiredServices(), true);
       else await this.#write(pool, batch, false);
       this.#backoff = this.#o.minBackoffMs;
+      this.#o.onWrite?.(true);
       this.#setHealth({
         ready: true,
         reason: "Synced",
@@ -165,7 +172,9 @@ export class PostgresMirror {
         { table: this.#qualified, err: message, retryInMs: this.#backoff },
         "PostgreSQL mirror write failed",
       );
-      this.#setHealth({ ready: false, reason: "DatabaseUnavailable", message });
+      this.#o.onWrite?.(false);
+      const reason = err instanceof SettingsError ? "ConnectionSettingsUnavailable" : "DatabaseUnavailable";
+      this.#setHealth({ ready: false, reason, message });
       this.#backoff = Math.min(this.#backoff * 2, this.#o.maxBackoffMs);
       const pool = this.#pool;
       this.#pool = undefined;
@@ -176,7 +185,9 @@ export class PostgresMirror {
 
   async #connect(): Promise<pg.Pool> {
     if (this.#pool) return this.#pool;
-    const config = await this.#o.connection();
+    const config = await this.#o.connection().catch(err => {
+      throw new SettingsError(err instanceof Error ? err.message : String(err));
+    });
     const pool = new pg.Pool({ max: 2, connectionTimeoutMillis: 5000, ...config });
     // an idle client's error (the server went away) must not crash the process; the next write fails and retries
     pool.on("error", err => this.#o.log.warn({ err: err.message }, "PostgreSQL connection lost"));

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { PodIndex, PodIndexStatus } from "../kinds/podindex";
+import type { SinkHealth } from "../sinks/postgres-mirror";
 import type { SpecError } from "../views/selector";
 import { setCondition } from "./conditions";
 import type { IndexSummary } from "./summary";
@@ -21,6 +22,8 @@ export interface StatusWriterDeps {
   summaries: () => Map<string, IndexSummary>;
   /** why the pod watch is failing, if it is */
   degraded: () => string | undefined;
+  /** the health of the PodIndex's PostgreSQL mirror, when it has one */
+  sink?: (name: string) => SinkHealth | undefined;
   /** whether the initial lists are in (no status is written before: counts would be wrong) */
   ready: () => boolean;
   onWrite?: (name: string) => void;
@@ -87,7 +90,7 @@ export class StatusWriter {
     return new Map(
       [...this.#tracked]
         .sort(([a], [b]) => a.localeCompare(b))
-        .map(([name, t]) => [name, this.#compute(t, summaries.get(name), degraded, now)]),
+        .map(([name, t]) => [name, this.#compute(name, t, summaries.get(name), degraded, now)]),
     );
   }
 
@@ -98,7 +101,7 @@ export class StatusWriter {
     const summaries = this.deps.summaries();
     const degraded = this.deps.degraded();
     for (const [name, t] of this.#tracked) {
-      const next = this.#compute(t, summaries.get(name), degraded, now);
+      const next = this.#compute(name, t, summaries.get(name), degraded, now);
       if (isDeepStrictEqual(comparable(next), comparable(t.status))) continue;
       try {
         await this.deps.write(name, next);
@@ -111,7 +114,13 @@ export class StatusWriter {
     }
   }
 
-  #compute(t: Tracked, summary: IndexSummary | undefined, degraded: string | undefined, now: string): PodIndexStatus {
+  #compute(
+    name: string,
+    t: Tracked,
+    summary: IndexSummary | undefined,
+    degraded: string | undefined,
+    now: string,
+  ): PodIndexStatus {
     const generation = t.generation;
     let conditions = t.status.conditions ?? [];
     const counts = summary ?? { pods: 0, ips: 0, conflicts: 0, namespaces: 0 };
@@ -156,6 +165,20 @@ export class StatusWriter {
           },
       now,
     );
+    const sink = t.invalid ? undefined : this.deps.sink?.(name);
+    conditions = sink
+      ? setCondition(
+          conditions,
+          {
+            type: "SinkReady",
+            status: sink.ready ? "True" : "False",
+            reason: sink.reason,
+            message: sink.message,
+            observedGeneration: generation,
+          },
+          now,
+        )
+      : conditions.filter(c => c.type !== "SinkReady");
     return { observedGeneration: generation, ...counts, lastSyncTime: now, conditions };
   }
 }
