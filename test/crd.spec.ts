@@ -39,6 +39,16 @@ describe("the PodIndex CRD schema", () => {
     expect(res.body.spec.forwardAuth).toEqual({ sameNamespace: true, ...forwardAuth });
   });
 
+  it("defaults the PostgreSQL mirror's table and cluster name as the observer tool does", async () => {
+    const res = await create("mirror", { services: { postgres: { secretRef: { name: "db", namespace: "ops" } } } });
+    expect(res.status).toBe(201);
+    expect(res.body.spec.services.postgres).toEqual({
+      secretRef: { name: "db", namespace: "ops" },
+      table: "public.server",
+      cluster: "default",
+    });
+  });
+
   it.each([
     [
       "a target pattern on another header",
@@ -50,6 +60,18 @@ describe("the PodIndex CRD schema", () => {
       "a grant without caller namespaces",
       { forwardAuth: { allow: [{ namespace: "functions" }] } },
       "spec.forwardAuth.allow[0].from",
+      "FieldValueRequired",
+    ],
+    [
+      "a hostile PostgreSQL table name",
+      { services: { postgres: { secretRef: { name: "db", namespace: "ops" }, table: "x; drop table y" } } },
+      "spec.services.postgres.table",
+      "FieldValueInvalid",
+    ],
+    [
+      "a PostgreSQL mirror without its Secret",
+      { services: { postgres: { table: "public.server" } } },
+      "spec.services.postgres.secretRef",
       "FieldValueRequired",
     ],
     [

