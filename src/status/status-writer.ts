@@ -160,7 +160,7 @@ export class StatusWriter {
             type: "Degraded",
             status: "False",
             reason: "WatchHealthy",
-            message: "the pod watch is connected",
+            message: "the pod and EndpointSlice watches are connected",
             observedGeneration: generation,
           },
       now,

@@ -1,3 +1,4 @@
+import type { kind } from "kubernetes-fluent-client";
 /**
  * The demo cluster: a small, realistic cluster as plain objects (three nodes, six namespaces,
  * Deployments, StatefulSets, DaemonSets, Fission functions, a dual-stack pod, hostNetwork pods and
@@ -24,6 +25,8 @@ interface PodSpecInput {
   node: number;
   /** last octet of the pod IP on its node's range; undefined for hostNetwork pods */
   octet?: number;
+  /** a pod IP outside the node's range (the demo's loopback caller) */
+  ip?: string;
   labels: Record<string, string>;
   owner: { kind: string; name: string };
   serviceAccount?: string;
@@ -36,7 +39,7 @@ interface PodSpecInput {
 
 function seedPod(p: PodSpecInput): SeedPod {
   const node = NODES[p.node];
-  const ip = p.hostNetwork ? node.ip : `${node.cidr}.${p.octet}`;
+  const ip = p.hostNetwork ? node.ip : (p.ip ?? `${node.cidr}.${p.octet}`);
   const phase = p.phase ?? "Running";
   const running = phase === "Running";
   return {
@@ -148,6 +151,18 @@ export function demoPods(): SeedPod[] {
       owner: { kind: "StatefulSet", name: "redis" },
       serviceAccount: "redis",
       image: "redis:7.4",
+    }),
+    // a load generator whose pod IP is on this machine's loopback, so that `curl --interface
+    // 127.0.0.9` *is* this pod calling (forward-auth in the demo)
+    seedPod({
+      namespace: "apps",
+      name: "loadgen-5f6d7c8b9-q1w2e",
+      node: 0,
+      ip: "127.0.0.9",
+      labels: { app: "loadgen", "pod-template-hash": "5f6d7c8b9" },
+      owner: { kind: "ReplicaSet", name: "loadgen-5f6d7c8b9" },
+      serviceAccount: "loadgen",
+      image: "grafana/k6:0.55.0",
     }),
     // functions: Fission function pods (labels as Fission sets them)
     ...replicas(
@@ -321,4 +336,51 @@ export function demoPods(): SeedPod[] {
       }),
     ),
   ];
+}
+
+/** A created pod, as the demo's EndpointSlices need it. */
+export interface CreatedPod {
+  name: string;
+  namespace: string;
+  uid: string;
+  app?: string;
+  ip?: string;
+  ready: boolean;
+  nodeName: string;
+}
+
+/**
+ * What the EndpointSlice controller would write for a Service per `app` label in apps and
+ * monitoring: one slice per Service (port 8080), ready as the pod's Ready condition says.
+ */
+export function demoSlices(pods: CreatedPod[]): kind.EndpointSlice[] {
+  const services = new Map<string, CreatedPod[]>();
+  for (const p of pods) {
+    if (!p.app || !p.ip || !["apps", "monitoring"].includes(p.namespace)) continue;
+    const key = `${p.namespace}/${p.app}`;
+    services.set(key, [...(services.get(key) ?? []), p]);
+  }
+  return [...services].map(([key, members]) => {
+    const [namespace, service] = key.split("/");
+    return {
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: {
+        name: `${service}-x7k2p`,
+        namespace,
+        labels: {
+          "kubernetes.io/service-name": service,
+          "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+        },
+      },
+      addressType: "IPv4",
+      endpoints: members.map(p => ({
+        addresses: [p.ip!],
+        conditions: { ready: p.ready, serving: p.ready, terminating: false },
+        targetRef: { kind: "Pod", namespace, name: p.name, uid: p.uid },
+        nodeName: p.nodeName,
+      })),
+      ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+    };
+  });
 }

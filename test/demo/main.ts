@@ -12,7 +12,7 @@ import { PodIndex } from "../../src/kinds/podindex";
 import { loadConfig } from "../../src/config";
 import { startCluster } from "../support/cluster";
 import { eventually, startModule } from "../support/module";
-import { NAMESPACES, demoPods } from "./cluster";
+import { NAMESPACES, demoPods, demoSlices, type CreatedPod } from "./cluster";
 
 async function main(): Promise<void> {
   const lookupPort = loadConfig().port;
@@ -21,15 +21,27 @@ async function main(): Promise<void> {
 
   for (const name of NAMESPACES) await K8s(kind.Namespace).Create({ metadata: { name } });
   const seeded = demoPods();
+  const created: CreatedPod[] = [];
   for (const { pod, status } of seeded) {
-    const created = await K8s(kind.Pod).Create(pod as kind.Pod);
-    await K8s(kind.Pod).PatchStatus({
-      metadata: { name: created.metadata!.name, namespace: created.metadata!.namespace },
-      status,
+    const c = await K8s(kind.Pod).Create(pod as kind.Pod);
+    await K8s(kind.Pod).PatchStatus({ metadata: { name: c.metadata!.name, namespace: c.metadata!.namespace }, status });
+    const s = status as { podIP?: string; conditions?: { type: string; status: string }[] };
+    created.push({
+      name: c.metadata!.name!,
+      namespace: c.metadata!.namespace!,
+      uid: c.metadata!.uid!,
+      app: c.metadata!.labels?.app,
+      ip: s.podIP,
+      ready: s.conditions?.some(x => x.type === "Ready" && x.status === "True") ?? false,
+      nodeName: c.spec!.nodeName!,
     });
   }
-  const sample = loadYaml(readFileSync(resolve(__dirname, "../../examples/podindex.yaml"), "utf8")) as PodIndex;
+  for (const slice of demoSlices(created)) await K8s(kind.EndpointSlice).Create(slice);
+  const example = (file: string) =>
+    loadYaml(readFileSync(resolve(__dirname, "../../examples", file), "utf8")) as PodIndex;
+  const sample = example("podindex.yaml");
   await K8s(PodIndex).Apply(sample, { force: true });
+  await K8s(PodIndex).Apply(example("podindex-fission.yaml"), { force: true });
 
   const mod = await startModule(lookupPort);
   await eventually(async () => {
@@ -41,7 +53,7 @@ async function main(): Promise<void> {
   const u = mod.url;
   const kc = `kubectl --kubeconfig ${sim.kubeconfigPath}`;
   console.log(`
-podindex demo is running: ${seeded.length} pods in ${NAMESPACES.length + 2} namespaces, PodIndex "${sample.metadata!.name}" applied.
+podindex demo is running: ${seeded.length} pods in ${NAMESPACES.length + 2} namespaces, PodIndexes "${sample.metadata!.name}" and "fission" applied.
 
   lookup server        ${u}
   simulated apiserver  ${sim.url}   (kubeconfig: ${sim.kubeconfigPath})
@@ -58,6 +70,13 @@ Try:
   curl -s '${u}/v1/pods?namespace=functions'
   curl -s '${u}/pod?ip=10.42.0.20'                 # pod-watcher's route and shape
   curl -s '${u}/api/v1/pod?uid=${web}'             # pod-index's route and shape
+  curl -s ${u}/v1/services/apps/web/endpoints      # the union of the Service's EndpointSlices
+  curl -s '${u}/endpoints?namespace=apps&service=api'   # kubernetes-pod-discovery's Endpoints shape
+
+Forward auth (PodIndex "fission"; pod apps/loadgen-… has IP 127.0.0.9, so this curl *is* that pod):
+  curl -s --interface 127.0.0.9 -H 'X-Forwarded-Uri: /fission-function/functions/hello' '${u}/v1/forward-auth?index=fission'   # 200: apps may call functions
+  curl -s --interface 127.0.0.9 '${u}/v1/forward-auth?index=fission&namespace=default'                                           # 403 NamespaceNotAllowed
+  curl -s '${u}/v1/forward-auth?index=fission&namespace=apps'                                                                     # 403 UnknownCaller: 127.0.0.1 is no pod
 
 Change the cluster while it runs (pods deleted gracefully are removed 2 s later, as a kubelet would):
   ${kc} get pods -A
