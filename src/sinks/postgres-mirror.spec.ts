@@ -166,6 +166,34 @@ describe("PostgresMirror against a real PostgreSQL", () => {
     expect(health.map(h => h.reason)).toEqual(["Synced", "DatabaseUnavailable", "Synced"]);
   }, 60_000);
 
+  it("reports unreadable connection settings as ConnectionSettingsUnavailable and recovers once they are readable", async () => {
+    let secret: Error | undefined = new Error("Secret ops/db lacks PGPASSWORD");
+    const m = new PostgresMirror({
+      connection: async () => {
+        if (secret) throw secret;
+        return db.config;
+      },
+      table: "public.settings_test",
+      cluster: "dev",
+      desired: () => [],
+      desiredServices: () => [],
+      log,
+      minBackoffMs: 50,
+      maxBackoffMs: 100,
+    });
+    mirrors.push(m);
+    m.start();
+    await eventually(() =>
+      expect(m.health()).toEqual({
+        ready: false,
+        reason: "ConnectionSettingsUnavailable",
+        message: "Secret ops/db lacks PGPASSWORD",
+      }),
+    );
+    secret = undefined;
+    await eventually(() => expect(m.health()).toMatchObject({ ready: true, reason: "Synced" }));
+  });
+
   it("refuses hostile table names before connecting", () => {
     for (const bad of ["x; drop table y", "Public.Foo", "a.b.c", '"quoted"', "", "server--", "1abc"]) {
       expect(() => parseTableName(bad)).toThrow(TableNameError);

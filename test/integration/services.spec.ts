@@ -119,6 +119,12 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
       expect(await status()).toMatchObject({ services: 1, endpoints: 3, readyEndpoints: 2 });
       expect(await sinkCondition()).toMatchObject({ status: "True", reason: "Synced" });
     });
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toContain('podindex_services{podindex="services"} 1');
+    expect(metrics).toContain('podindex_endpoints{podindex="services",ready="true"} 2');
+    expect(metrics).toContain('podindex_endpoints{podindex="services",ready="false"} 1');
+    expect(metrics).toContain('podindex_sink_ready{podindex="services"} 1');
+    expect(metrics).toMatch(/podindex_sink_writes_total\{podindex="services",result="ok"\} [1-9]/);
   });
 
   it("follows readiness flips and terminating endpoints", async () => {
@@ -159,6 +165,7 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
       20_000,
     );
     expect((await get("/readyz")).status).toBe(200);
+    expect(await (await fetch(`${url}/metrics`)).text()).toContain('podindex_sink_ready{podindex="services"} 0');
 
     await db.up();
     await eventually(async () => expect(await rows()).toEqual(["web web-5 10.42.0.14"]), 40_000);
