@@ -1,29 +1,20 @@
 import type { FastifyInstance } from "fastify";
-import pino from "pino";
 import { Writable } from "node:stream";
+import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makePod } from "../../test/support/pods";
-import { PodCache } from "../cache/pod-cache";
-import { EndpointCache } from "../endpoints/endpoint-cache";
-import { ServiceLookup } from "../endpoints/service-lookup";
-import { ForwardAuth } from "../forward-auth/authorize";
+import { podIndex, testServer } from "../../test/support/server";
+import type { PodCache } from "../cache/pod-cache";
 import { TrustedProxies } from "../forward-auth/client-ip";
-import { PodIndex } from "../kinds/podindex";
-import { PodLookup } from "../lookup";
-import { Metrics } from "../metrics";
-import { Readiness } from "../readiness";
+import type { PodIndexSpec } from "../kinds/podindex";
+import type { Readiness } from "../readiness";
 import { PodIndexView } from "../views/view";
-import { ViewSet } from "../views/view-set";
-import { buildServer } from "./server";
-
-function podIndex(name: string, spec: PodIndex["spec"]): PodIndex {
-  return Object.assign(new PodIndex(), { metadata: { name, uid: `uid-${name}`, generation: 1 }, spec });
-}
+import type { ViewSet } from "../views/view-set";
 
 /** The proxy podindex trusts; everything else calling it is a caller. */
 const PROXY = "10.0.0.5";
 
-const FISSION = podIndex("fission", {
+const FISSION: PodIndexSpec = {
   namespaces: ["apps", "functions", "default"],
   forwardAuth: {
     allow: [{ namespace: "functions", from: ["apps"] }],
@@ -35,7 +26,7 @@ const FISSION = podIndex("fission", {
     },
     headers: { labels: ["app", "team"] },
   },
-});
+};
 
 describe("GET /v1/forward-auth", () => {
   let views: ViewSet;
@@ -45,12 +36,6 @@ describe("GET /v1/forward-auth", () => {
   let logLines: Record<string, unknown>[];
 
   beforeEach(() => {
-    views = new ViewSet();
-    views.set(PodIndexView.fromResource(FISSION));
-    views.set(PodIndexView.fromResource(podIndex("lookups-only", {})));
-    cache = new PodCache();
-    readiness = new Readiness(["pods", "podindexes"]);
-    const lookup = new PodLookup(cache, views, readiness);
     logLines = [];
     const sink = new Writable({
       write(chunk, _enc, done) {
@@ -58,16 +43,14 @@ describe("GET /v1/forward-auth", () => {
         done();
       },
     });
-    app = buildServer({
-      lookup,
-      services: new ServiceLookup(new EndpointCache(), views, readiness),
-      forwardAuth: new ForwardAuth(lookup, views, readiness, TrustedProxies.parse(`${PROXY} fd00:1::5`)),
-      readiness,
-      podCount: () => cache.size,
-      metrics: new Metrics({ pods: () => cache.size, summaries: () => new Map(), sinks: () => new Map() }),
-      statuses: () => new Map(),
-      logger: pino({ level: "info" }, sink),
-    });
+    ({ app, views, cache, readiness } = testServer(
+      { fission: FISSION, "lookups-only": {} },
+      {
+        kinds: ["pods", "podindexes"],
+        trustedProxies: TrustedProxies.parse(`${PROXY} fd00:1::5`),
+        logger: pino({ level: "info" }, sink),
+      },
+    ));
   });
   afterEach(() => app.close());
 

@@ -1,25 +1,12 @@
 import type { FastifyInstance } from "fastify";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makePod } from "../../test/support/pods";
-import { EndpointCache } from "../endpoints/endpoint-cache";
-import { ServiceLookup } from "../endpoints/service-lookup";
-import { ForwardAuth } from "../forward-auth/authorize";
-import { TrustedProxies } from "../forward-auth/client-ip";
-import { PodCache } from "../cache/pod-cache";
-import { PodIndex } from "../kinds/podindex";
-import { PodLookup } from "../lookup";
+import { testServer } from "../../test/support/server";
+import type { PodCache } from "../cache/pod-cache";
 import { Metrics } from "../metrics";
-import { Readiness } from "../readiness";
-import { PodIndexView } from "../views/view";
-import { ViewSet } from "../views/view-set";
-import { buildServer } from "./server";
-
-function podIndex(name: string, spec: PodIndex["spec"]): PodIndex {
-  return Object.assign(new PodIndex(), { metadata: { name, generation: 1 }, spec });
-}
+import type { Readiness } from "../readiness";
 
 describe("lookup server", () => {
-  let views: ViewSet;
   let cache: PodCache;
   let readiness: Readiness;
   let app: FastifyInstance;
@@ -30,31 +17,22 @@ describe("lookup server", () => {
   };
 
   beforeEach(() => {
-    views = new ViewSet();
-    views.set(
-      PodIndexView.fromResource(
-        podIndex("apps", { namespaces: ["apps"], expose: { labels: ["app"], annotations: ["team"] } }),
-      ),
-    );
-    views.set(PodIndexView.fromResource(podIndex("fn", { namespaces: ["functions"] })));
-    cache = new PodCache({ keepAnnotation: k => views.annotationKeys().has(k) });
-    readiness = new Readiness(["pods", "podindexes"]);
-    const metrics = new Metrics({
-      pods: () => cache.size,
-      summaries: () => new Map([["apps", { pods: 1, ips: 2, conflicts: 0, namespaces: 1 }]]),
-      sinks: () => new Map(),
-    });
-    const statuses = () => new Map([["apps", { observedGeneration: 1, pods: 1, ips: 2, conflicts: 0, namespaces: 1 }]]);
-    const lookup = new PodLookup(cache, views, readiness);
-    app = buildServer({
-      statuses,
-      lookup,
-      services: new ServiceLookup(new EndpointCache(), views, readiness),
-      forwardAuth: new ForwardAuth(lookup, views, readiness, TrustedProxies.none()),
-      readiness,
-      podCount: () => cache.size,
-      metrics,
-    });
+    ({ app, cache, readiness } = testServer(
+      {
+        apps: { namespaces: ["apps"], expose: { labels: ["app"], annotations: ["team"] } },
+        fn: { namespaces: ["functions"] },
+      },
+      {
+        kinds: ["pods", "podindexes"],
+        metrics: c =>
+          new Metrics({
+            pods: () => c.size,
+            summaries: () => new Map([["apps", { pods: 1, ips: 2, conflicts: 0, namespaces: 1 }]]),
+            sinks: () => new Map(),
+          }),
+        statuses: () => new Map([["apps", { observedGeneration: 1, pods: 1, ips: 2, conflicts: 0, namespaces: 1 }]]),
+      },
+    ));
   });
   afterEach(() => app.close());
 

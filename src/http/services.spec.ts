@@ -1,27 +1,14 @@
 import type { FastifyInstance } from "fastify";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makePod } from "../../test/support/pods";
+import { testServer } from "../../test/support/server";
 import { makeSlice, podUid } from "../../test/support/slices";
-import { PodCache } from "../cache/pod-cache";
-import { EndpointCache } from "../endpoints/endpoint-cache";
-import { ServiceLookup } from "../endpoints/service-lookup";
-import { ForwardAuth } from "../forward-auth/authorize";
-import { TrustedProxies } from "../forward-auth/client-ip";
-import { PodIndex } from "../kinds/podindex";
-import { PodLookup } from "../lookup";
-import { Metrics } from "../metrics";
-import { Readiness } from "../readiness";
-import { PodIndexView } from "../views/view";
-import { ViewSet } from "../views/view-set";
-import { buildServer } from "./server";
-
-const podIndex = (name: string, spec: PodIndex["spec"]) =>
-  Object.assign(new PodIndex(), { metadata: { name, uid: `uid-${name}`, generation: 1 }, spec });
+import type { PodCache } from "../cache/pod-cache";
+import type { EndpointCache } from "../endpoints/endpoint-cache";
 
 describe("Service routes", () => {
-  let views: ViewSet;
   let endpoints: EndpointCache;
-  let readiness: Readiness;
+  let sync: () => void;
   let app: FastifyInstance;
 
   const get = async (url: string) => {
@@ -30,32 +17,18 @@ describe("Service routes", () => {
   };
 
   beforeEach(() => {
-    views = new ViewSet();
-    views.set(PodIndexView.fromResource(podIndex("apps", { namespaces: ["apps"], services: {} })));
-    views.set(
-      PodIndexView.fromResource(
-        podIndex("only-web", {
+    let cache: PodCache;
+    ({ app, endpoints, sync, cache } = testServer(
+      {
+        apps: { namespaces: ["apps"], services: {} },
+        "only-web": {
           namespaces: ["apps"],
           services: { selector: { matchLabels: { "kubernetes.io/service-name": "web" } } },
-        }),
-      ),
-    );
-    views.set(PodIndexView.fromResource(podIndex("pods-only", { namespaces: ["apps", "batch"] })));
-    endpoints = new EndpointCache();
-    const cache = new PodCache();
-    readiness = new Readiness(["pods", "podindexes", "endpointslices"]);
-    const services = new ServiceLookup(endpoints, views, readiness);
-    const lookup = new PodLookup(cache, views, readiness, services);
-    app = buildServer({
-      lookup,
-      services,
-      defaultService: { namespace: "apps", name: "web" },
-      forwardAuth: new ForwardAuth(lookup, views, readiness, TrustedProxies.none()),
-      readiness,
-      podCount: () => cache.size,
-      metrics: new Metrics({ pods: () => cache.size, summaries: () => new Map(), sinks: () => new Map() }),
-      statuses: () => new Map(),
-    });
+        },
+        "pods-only": { namespaces: ["apps", "batch"] },
+      },
+      { defaultService: { namespace: "apps", name: "web" } },
+    ));
     cache.upsert(makePod({ name: "web-1", namespace: "apps", uid: podUid("web-1"), ips: ["10.42.0.10"] }));
     // two slices, one endpoint moving from the first to the second, one terminating, one not ready
     endpoints.upsert(
@@ -82,7 +55,7 @@ describe("Service routes", () => {
   it("answers 503 before the initial lists, 400 for malformed names", async () => {
     expect((await get("/v1/services/apps/web/endpoints")).status).toBe(503);
     expect((await get("/endpoints?namespace=apps&service=web")).status).toBe(503);
-    for (const k of ["pods", "podindexes", "endpointslices"]) readiness.markSynced(k);
+    sync();
     expect((await get("/v1/services/Apps/web/endpoints")).status).toBe(400);
     expect((await get("/endpoints?namespace=apps&service=web_1")).body).toEqual({
       error: '"web_1" is not a Service name',
@@ -92,7 +65,7 @@ describe("Service routes", () => {
 
   describe("when synced", () => {
     beforeEach(() => {
-      for (const k of ["pods", "podindexes", "endpointslices"]) readiness.markSynced(k);
+      sync();
     });
 
     it("lists every endpoint of the union of a Service's slices with its conditions, pod, node, zone and ports", async () => {

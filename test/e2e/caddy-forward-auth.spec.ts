@@ -4,7 +4,9 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { load as loadYaml } from "js-yaml";
 import { TrustedProxies } from "../../src/forward-auth/client-ip";
+import { PodIndex } from "../../src/kinds/podindex";
 import type { SimulatedApiServer } from "../apiserver/server";
 import { findCaddy, getFrom, startCaddy, type RunningCaddy } from "../support/caddy";
 import { startCluster } from "../support/cluster";
@@ -24,7 +26,7 @@ const REPORT = "127.0.0.10"; // functions/report-1, owned by nothing
 const INTRUDER = "127.0.0.11"; // tools/intruder-1
 
 /**
- * Real Caddy (examples/Caddyfile, unchanged) → podindex's forward-auth (the Pepr module against
+ * Real Caddy (examples/Caddyfile and examples/podindex-fission.yaml, unchanged) → podindex's forward-auth (the Pepr module against
  * the simulated apiserver) → an upstream that records what reached it.
  */
 describe.skipIf(!caddy)("Caddy forward_auth in front of podindex", () => {
@@ -61,24 +63,12 @@ describe.skipIf(!caddy)("Caddy forward_auth in front of podindex", () => {
     await pod("web-1", "apps", WEB, { app: "web", team: "storefront" });
     await pod("report-1", "functions", REPORT, { app: "report" }, false);
     await pod("intruder-1", "tools", INTRUDER, { app: "intruder" });
-    sim.create({
-      apiVersion: "podindex.dev/v1alpha1",
-      kind: "PodIndex",
-      metadata: { name: "fission" },
-      spec: {
-        namespaces: ["apps", "functions", "tools"],
-        forwardAuth: {
-          allow: [{ namespace: "functions", from: ["apps"] }],
-          target: {
-            patterns: [
-              { header: "X-Forwarded-Uri", regex: "^/fission-function/(?<namespace>[^/?]+)/(?<name>[^/?]+)" },
-              { header: "X-Forwarded-Uri", regex: "^/fission-function/(?<name>[^/?]+)", namespace: "default" },
-            ],
-          },
-          headers: { labels: ["app", "team"] },
-        },
-      },
-    });
+    // the PodIndex examples/Caddyfile names, as shipped, with this test's namespaces
+    const fission = loadYaml(
+      readFileSync(resolve(__dirname, "../../examples/podindex-fission.yaml"), "utf8"),
+    ) as PodIndex;
+    fission.spec!.namespaces = ["apps", "functions", "tools"];
+    await K8s(PodIndex).Apply(fission, { force: true });
 
     // podindex trusts only the proxy's own address (Caddy connects to it from 127.0.0.1)
     const mod = await startModule(0, 200, TrustedProxies.parse("127.0.0.1/32"));
@@ -131,7 +121,7 @@ describe.skipIf(!caddy)("Caddy forward_auth in front of podindex", () => {
       "x-podindex-service-account": "web",
       "x-podindex-owner-kind": "ReplicaSet",
       "x-podindex-owner-name": "web-5d4c",
-      "x-podindex-labels": "app=web,team=storefront",
+      "x-podindex-labels": "app=web",
     });
     expect(seen[0]["x-podindex-pod-uid"]).toMatch(/^[0-9a-f-]{36}$/);
   });
