@@ -23,6 +23,9 @@ export interface TestServer {
   cache: PodCache;
   endpoints: EndpointCache;
   readiness: Readiness;
+  lookup: PodLookup;
+  services: ServiceLookup;
+  forwardAuth: ForwardAuth;
   /** mark every kind listed (the initial lists are in) */
   sync: () => void;
 }
@@ -50,11 +53,12 @@ export function testServer(
   const readiness = new Readiness(kinds);
   const services = new ServiceLookup(endpoints, views, readiness);
   const lookup = new PodLookup(cache, views, readiness, services);
+  const forwardAuth = new ForwardAuth(lookup, views, readiness, opts.trustedProxies ?? TrustedProxies.none());
   const app = buildServer({
     lookup,
     services,
     defaultService: opts.defaultService,
-    forwardAuth: new ForwardAuth(lookup, views, readiness, opts.trustedProxies ?? TrustedProxies.none()),
+    forwardAuth,
     readiness,
     podCount: () => cache.size,
     metrics:
@@ -63,5 +67,6 @@ export function testServer(
     statuses: opts.statuses ?? (() => new Map()),
     logger: opts.logger,
   });
-  return { app, views, cache, endpoints, readiness, sync: () => kinds.forEach(k => readiness.markSynced(k)) };
+  const sync = () => kinds.forEach(k => readiness.markSynced(k));
+  return { app, views, cache, endpoints, readiness, lookup, services, forwardAuth, sync };
 }
