@@ -193,6 +193,43 @@ describe("GET /v1/forward-auth", () => {
       });
     });
 
+    it("denies callers lacking the required labels or service account", async () => {
+      views.set(
+        PodIndexView.fromResource(
+          podIndex("strict", {
+            namespaces: ["apps"],
+            forwardAuth: {
+              callerSelector: { matchLabels: { team: "storefront" } },
+              serviceAccounts: ["apps/web"],
+            },
+          }),
+        ),
+      );
+      cache.upsert(makePod({ name: "web-9", namespace: "apps", ips: ["10.42.0.70"], labels: { app: "web" } }));
+      cache.upsert(
+        makePod({
+          name: "batch-1",
+          namespace: "apps",
+          ips: ["10.42.0.71"],
+          labels: { team: "storefront" },
+          serviceAccountName: "batch",
+        }),
+      );
+      const decide = async (ip: string) =>
+        (await call("/v1/forward-auth?index=strict&namespace=apps", { xff: ip })).body;
+      expect(await decide("10.42.0.10")).toMatchObject({ allowed: true, reason: "SameNamespace" });
+      expect(await decide("10.42.0.70")).toMatchObject({
+        allowed: false,
+        reason: "CallerLabelsMismatch",
+        message: "pod apps/web-9 lacks the required labels",
+      });
+      expect(await decide("10.42.0.71")).toMatchObject({
+        allowed: false,
+        reason: "ServiceAccountNotAllowed",
+        message: "service account apps/batch is not among the allowed ones",
+      });
+    });
+
     it("ignores X-Forwarded-For from a peer that is not a trusted proxy", async () => {
       // prom (monitoring) calls podindex directly, claiming to be web-1
       const res = await call("/v1/forward-auth?namespace=apps", { from: "10.42.0.20", xff: "10.42.0.10" });

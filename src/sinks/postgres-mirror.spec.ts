@@ -131,6 +131,34 @@ describe("PostgresMirror against a real PostgreSQL", () => {
     expect(await rows("public.server", "prod")).toEqual(["apps/web web-9 10.1.0.9"]);
   });
 
+  it("repairs drift at its periodic resync", async () => {
+    const desired = new Desired();
+    desired.set("drift", "web", [
+      ["web-1", "10.60.0.1"],
+      ["web-2", "10.60.0.2"],
+    ]);
+    const m = new PostgresMirror({
+      connection: async () => db.config,
+      table: "public.drift",
+      cluster: "dev",
+      desired: s => desired.rows.get(`${s.namespace}/${s.name}`) ?? [],
+      desiredServices: () => [{ namespace: "drift", name: "web" }],
+      log,
+      resyncMs: 300,
+    });
+    mirrors.push(m);
+    m.start();
+    await m.idle();
+    // someone edits the table behind podindex's back
+    await db.query(`DELETE FROM public.drift WHERE pod_name = 'web-1'`);
+    await db.query(
+      `INSERT INTO public.drift (cluster, namespace, service, pod_uid, pod_name, pod_ip) VALUES ('dev', 'drift', 'old', 'x', 'ghost', '10.60.9.9')`,
+    );
+    await eventually(async () =>
+      expect(await rows("public.drift")).toEqual(["drift/web web-1 10.60.0.1", "drift/web web-2 10.60.0.2"]),
+    );
+  });
+
   it("keeps changing through a database outage and converges exactly once it is back", async () => {
     const health: SinkHealth[] = [];
     const desired = new Desired();

@@ -232,4 +232,15 @@ describe("simulated kube-apiserver", () => {
     expect(await k("delete", "pod", "kube-me", "--grace-period=0", "--force")).toContain("deleted");
     expect(sim.get("v1", "Pod", "kube-me", "default")).toBeUndefined();
   });
+
+  it("delays the lists of the resources it is told are slow, and only those", async () => {
+    await sim.close();
+    sim = await startApiServer({ listDelayMs: { endpointslices: 300 } });
+    let t0 = Date.now();
+    expect((await call("GET", "/apis/discovery.k8s.io/v1/endpointslices")).status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    t0 = Date.now();
+    expect((await call("GET", "/api/v1/pods")).status).toBe(200);
+    expect(Date.now() - t0).toBeLessThan(250);
+  });
 });

@@ -5,7 +5,7 @@ import type { SimulatedApiServer } from "../apiserver/server";
 import { startCluster } from "../support/cluster";
 import { startPostgres, type RunningPostgres } from "../support/embedded-pg";
 import { eventually, startModule } from "../support/module";
-import { makeSlice, type SliceEndpoint } from "../support/slices";
+import { makeSlice, podUid, type SliceEndpoint } from "../support/slices";
 
 /**
  * spec.services end to end: the real module follows EndpointSlices written to the simulated
@@ -51,7 +51,8 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
 
   beforeAll(async () => {
     db = await startPostgres();
-    sim = await startCluster();
+    // EndpointSlice lists answer slowly, so a mirror that started before them would empty its table
+    sim = await startCluster({ listDelayMs: { endpointslices: 1500 } });
     for (const ns of ["apps", "podindex-system"]) await K8s(kind.Namespace).Create({ metadata: { name: ns } });
     const settings: Record<string, string> = {
       PGHOST: "127.0.0.1",
@@ -88,6 +89,19 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
       spec: { nodeName: "node-a", containers: [{ name: "c", image: "nginx" }] },
     });
     webUid = web.metadata!.uid!;
+    // a row the mirror wrote before this start: a restart must keep it (first_seen too), not empty the
+    // table because the EndpointSlices are not listed yet
+    await slice("db-a", [{ ip: "10.42.0.30", pod: "db-1" }], "db");
+    await db.query(`CREATE SCHEMA podindex`);
+    await db.query(`CREATE TABLE podindex.endpoints (
+      cluster text NOT NULL, namespace text NOT NULL, service text NOT NULL, pod_uid text NOT NULL, pod_name text,
+      pod_ip inet NOT NULL, ready boolean NOT NULL DEFAULT true, first_seen timestamptz NOT NULL DEFAULT now(),
+      last_seen timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (cluster, namespace, service, pod_uid))`);
+    await db.query(
+      `INSERT INTO podindex.endpoints (cluster, namespace, service, pod_uid, pod_name, pod_ip, first_seen)
+       VALUES ('test', 'apps', 'db', $1, 'db-1', '10.42.0.30', '2026-01-01T00:00:00Z')`,
+      [podUid("db-1")],
+    );
     const mod = await startModule(0, 200);
     url = mod.url;
     stop = () => mod.app.stop();
@@ -98,6 +112,14 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
     await stop?.();
     await sim?.close();
     await db?.close();
+  });
+
+  it("keeps, across a restart, the rows of Services that still exist", async () => {
+    await eventually(async () => expect(await sinkCondition()).toMatchObject({ status: "True" }), 15_000);
+    const row = await db.query(`SELECT first_seen, last_seen FROM podindex.endpoints WHERE service = 'db'`);
+    expect(row.rows[0].first_seen.toISOString()).toBe("2026-01-01T00:00:00.000Z");
+    expect(row.rows[0].last_seen.getTime()).toBeGreaterThan(Date.parse("2026-01-02"));
+    await K8s(kind.EndpointSlice).InNamespace("apps").Delete("db-a");
   });
 
   it("serves the union of a Service's slices and mirrors its ready endpoints", async () => {
