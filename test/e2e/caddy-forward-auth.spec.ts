@@ -36,6 +36,7 @@ describe.skipIf(!caddy)("Caddy forward_auth in front of podindex", () => {
   const seen: IncomingHttpHeaders[] = [];
   let proxy: RunningCaddy;
   let loose: RunningCaddy;
+  let placeholders: RunningCaddy;
 
   const example = readFileSync(resolve(__dirname, "../../examples/Caddyfile"), "utf8");
 
@@ -93,11 +94,19 @@ describe.skipIf(!caddy)("Caddy forward_auth in front of podindex", () => {
     loose = await startCaddy(caddy!, port =>
       env(port).replace("uri /v1/forward-auth?index=fission", "$&\n\t\t\ttrusted_proxies private_ranges"),
     );
+    // the target filled by Caddy's placeholders into the query, for a /fn/<namespace>/<name> layout
+    placeholders = await startCaddy(caddy!, port =>
+      env(port).replace(
+        "uri /v1/forward-auth?index=fission",
+        "uri /v1/forward-auth?index=fission&namespace={http.request.uri.path.1}&name={http.request.uri.path.2}",
+      ),
+    );
   }, 60_000);
 
   afterAll(async () => {
     await proxy?.stop();
     await loose?.stop();
+    await placeholders?.stop();
     await new Promise(r => upstream?.close(r));
     await stopModule?.();
     await sim?.close();
@@ -177,5 +186,16 @@ describe.skipIf(!caddy)("Caddy forward_auth in front of podindex", () => {
     expect(seen[0]["x-podindex-owner-kind"]).toBe("");
     expect(seen[0]["x-podindex-owner-name"]).toBe("");
     expect(seen[0]["x-podindex-labels"]).toBe("app=report");
+  });
+
+  it("reads the target from the query when Caddy fills it from its placeholders", async () => {
+    const allowed = await call(WEB, "/fn/functions/report", {}, placeholders);
+    expect(allowed.status).toBe(200);
+    expect(seen[0]["x-podindex-pod-name"]).toBe("web-1");
+    const denied = await call(INTRUDER, "/fn/functions/report", {}, placeholders);
+    expect(JSON.parse(denied.body)).toMatchObject({
+      reason: "NamespaceNotAllowed",
+      target: { namespace: "functions", name: "report", from: "query" },
+    });
   });
 });
