@@ -40,6 +40,8 @@ interface Mirror {
   signature: string;
   mirror: PostgresMirror;
   started: boolean;
+  /** the mirror it replaces, stopping: this one starts only once that one wrote its last */
+  after: Promise<void>;
 }
 
 /**
@@ -148,10 +150,11 @@ export class PodIndexApp {
   /** Start, replace or stop the PostgreSQL mirror of a PodIndex as its spec.services.postgres says. */
   #syncMirror(view: PodIndexView): void {
     const pg = view.postgres;
-    const signature = pg ? JSON.stringify([view.uid, view.namespaces && [...view.namespaces], pg]) : "";
+    // any new generation builds a new mirror (its first write is a full resync under the new spec)
+    const signature = pg ? JSON.stringify([view.uid, view.generation]) : "";
     const current = this.#mirrors.get(view.name);
     if (current?.signature === signature) return;
-    this.#dropMirror(view.name);
+    const after = this.#dropMirror(view.name);
     if (!pg) return;
     const secret = `${pg.secretRef.namespace}/${pg.secretRef.name}`;
     const mirror = new PostgresMirror({
@@ -176,7 +179,7 @@ export class PodIndexApp {
       },
       onWrite: ok => this.metrics.sinkWrites.inc({ podindex: view.name, result: ok ? "ok" : "error" }),
     });
-    const entry = { signature, mirror, started: false };
+    const entry = { signature, mirror, started: false, after };
     this.#mirrors.set(view.name, entry);
     this.#startMirrors();
   }
@@ -187,15 +190,16 @@ export class PodIndexApp {
     for (const m of this.#mirrors.values()) {
       if (m.started) continue;
       m.started = true;
-      m.mirror.start();
+      void m.after.then(() => m.mirror.start());
     }
   }
 
-  #dropMirror(name: string): void {
+  /** Stop a PodIndex's mirror; resolves once it has written its last. */
+  #dropMirror(name: string): Promise<void> {
     const m = this.#mirrors.get(name);
-    if (!m) return;
+    if (!m) return Promise.resolve();
     this.#mirrors.delete(name);
-    void m.mirror.stop();
+    return m.mirror.stop();
   }
 
   async start(

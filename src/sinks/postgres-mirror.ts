@@ -97,7 +97,9 @@ export class PostgresMirror {
     this.#backoff = this.#o.minBackoffMs;
   }
 
+  /** Begin: the first write is a full resync. A stopped mirror does not start again. */
   start(): void {
+    if (this.#stopped || this.#resync) return;
     this.#resync = setInterval(() => {
       this.#full = true;
       this.#schedule(0);

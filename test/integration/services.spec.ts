@@ -193,4 +193,29 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
     await eventually(async () => expect(await rows()).toEqual(["web web-5 10.42.0.14"]), 40_000);
     await eventually(async () => expect(await sinkCondition()).toMatchObject({ status: "True", reason: "Synced" }));
   }, 90_000);
+
+  it("re-mirrors under a changed spec: a Service no longer followed loses its rows", async () => {
+    await K8s(PodIndex).Apply(
+      {
+        apiVersion: "podindex.dev/v1alpha1",
+        kind: "PodIndex",
+        metadata: { name: "services" },
+        spec: {
+          namespaces: ["apps"],
+          services: {
+            selector: { matchLabels: { "kubernetes.io/service-name": "api" } },
+            postgres: {
+              secretRef: { name: "mirror-db", namespace: "podindex-system" },
+              table: "podindex.endpoints",
+              cluster: "test",
+            },
+          },
+        },
+      },
+      { force: true },
+    );
+    await eventually(async () => expect(await rows()).toEqual([]), 15_000);
+    await eventually(async () => expect(await status()).toMatchObject({ services: 0, endpoints: 0 }));
+    expect((await get("/v1/services/apps/web/endpoints")).status).toBe(404);
+  });
 });
