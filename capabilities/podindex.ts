@@ -1,5 +1,6 @@
 import { Capability, K8s, Log, kind } from "pepr";
 import { PodIndexApp } from "../src/app";
+import { coreEvent } from "../src/events";
 import { podFeed, sliceFeed } from "../src/feed/kfc-feed";
 import { PodIndex } from "../src/kinds/podindex";
 
@@ -15,6 +16,9 @@ export const podIndexApp = new PodIndexApp({
   listPodIndexes: async () => (await K8s(PodIndex).Get()).items,
   writeStatus: async (name, status) => {
     await K8s(PodIndex).PatchStatus({ metadata: { name }, status });
+  },
+  emitEvent: async (subject, event) => {
+    await K8s(kind.CoreEvent).Create(coreEvent(subject, event));
   },
   readSecret: async (namespace, name) => {
     const secret = await K8s(kind.Secret).InNamespace(namespace).Get(name);

@@ -21,6 +21,7 @@ describe("PodIndexApp PodIndex events", () => {
       listPodIndexes: async () => [],
       writeStatus: async () => {},
       readSecret: async () => ({}),
+      emitEvent: async () => {},
     });
   const served = (a: PodIndexApp, namespace: string) => a.views.isServed(a.cache.upsert(makePod({ namespace }))!);
 

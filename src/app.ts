@@ -11,6 +11,7 @@ import { ForwardAuth } from "./forward-auth/authorize";
 import { buildServer } from "./http/server";
 import type { PodIndex, PodIndexStatus } from "./kinds/podindex";
 import { PodLookup } from "./lookup";
+import { EventRecorder, type EmitEvent } from "./events";
 import { Metrics } from "./metrics";
 import { Readiness } from "./readiness";
 import { poolConfigFromSecret } from "./sinks/pg-connection";
@@ -33,6 +34,8 @@ export interface AppDeps {
   sliceFeed: () => ObjectFeed<SliceLike>;
   /** a Secret's data, decoded (the PostgreSQL mirror's connection settings) */
   readSecret: (namespace: string, name: string) => Promise<Record<string, string>>;
+  /** create a Kubernetes Event about a PodIndex */
+  emitEvent: EmitEvent;
 }
 
 interface Mirror {
@@ -62,6 +65,7 @@ export class PodIndexApp {
     sinks: () => new Map([...this.#mirrors].map(([name, m]) => [name, m.mirror.health()])),
   });
   readonly status: StatusWriter;
+  readonly events: EventRecorder;
   /** why a watch is failing, by kind */
   readonly #degraded = new Map<string, string>();
   #feed: ObjectFeed<PodLike> | undefined;
@@ -72,6 +76,7 @@ export class PodIndexApp {
   #retry: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: AppDeps) {
+    this.events = new EventRecorder(deps.emitEvent, deps.log);
     this.status = new StatusWriter({
       log: deps.log,
       write: (name, status) => deps.writeStatus(name, status),
@@ -111,6 +116,10 @@ export class PodIndexApp {
       this.views.delete(name);
       this.#dropMirror(name);
       this.status.track(pi, err);
+      this.events.record(
+        { name, uid: pi.metadata?.uid ?? "" },
+        { type: "Warning", reason: err.reason, message: `not served: ${err.message}` },
+      );
       this.deps.log.error(
         { podindex: name, reason: err.reason, err: err.message },
         "PodIndex spec is invalid; not serving it",
@@ -176,6 +185,13 @@ export class PodIndexApp {
       onHealth: health => {
         this.deps.log.info({ podindex: view.name, ...health }, "PostgreSQL mirror health changed");
         this.status.markDirty();
+        if (health.reason === "Connecting") return;
+        this.events.record(
+          { name: view.name, uid: view.uid },
+          health.ready
+            ? { type: "Normal", reason: "SinkSynced", message: health.message }
+            : { type: "Warning", reason: health.reason, message: `PostgreSQL mirror: ${health.message}` },
+        );
       },
       onWrite: ok => this.metrics.sinkWrites.inc({ podindex: view.name, result: ok ? "ok" : "error" }),
     });

@@ -192,6 +192,15 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
     await db.up();
     await eventually(async () => expect(await rows()).toEqual(["web web-5 10.42.0.14"]), 40_000);
     await eventually(async () => expect(await sinkCondition()).toMatchObject({ status: "True", reason: "Synced" }));
+    // the failure and the recovery, each once, as Events about the PodIndex
+    await eventually(async () => {
+      const reasons = (await K8s(kind.CoreEvent).InNamespace("default").Get()).items
+        .filter(e => e.involvedObject.name === "services")
+        // in the order they were written (list order is by generated name)
+        .sort((a, b) => Number(a.metadata!.resourceVersion) - Number(b.metadata!.resourceVersion))
+        .map(e => `${e.type} ${e.reason}`);
+      expect(reasons).toEqual(["Normal SinkSynced", "Warning DatabaseUnavailable", "Normal SinkSynced"]);
+    });
   }, 90_000);
 
   it("re-mirrors under a changed spec: a Service no longer followed loses its rows", async () => {

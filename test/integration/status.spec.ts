@@ -149,5 +149,14 @@ describe("PodIndex status written by the module", () => {
     });
     expect((await status("web")).conditions!.find(c => c.type === "Ready")!.status).toBe("True");
     expect((await fetch(`${url}/v1/pods?index=web`)).status).toBe(200);
+    // and once as a Warning Event about it, as `kubectl describe podindex broken` shows
+    const broken = await K8s(PodIndex).Get("broken");
+    await eventually(async () => {
+      const events = (await K8s(kind.CoreEvent).InNamespace("default").Get()).items.filter(
+        e => e.involvedObject.kind === "PodIndex" && e.involvedObject.uid === broken.metadata!.uid,
+      );
+      expect(events.map(e => [e.type, e.reason])).toEqual([["Warning", "InvalidLabelKey"]]);
+      expect(events[0].message).toContain("not served: spec.podSelector.matchLabels");
+    });
   });
 });
