@@ -1,7 +1,7 @@
 import { Capability, K8s, Log, kind } from "pepr";
 import { PodIndexApp } from "../src/app";
 import { coreEvent } from "../src/events";
-import { podFeed, sliceFeed } from "../src/feed/kfc-feed";
+import { podFeed, sliceFeed } from "../src/feed/paged-feed";
 import { PodIndex } from "../src/kinds/podindex";
 
 /**

@@ -286,6 +286,10 @@ export class PodIndexApp {
           on.apply(phase, obj);
         },
         onSynced: on.onSynced,
+        onRecovered: () => {
+          if (this.#degraded.delete(kind)) this.status.markDirty();
+          this.deps.log.info({ kind }, "watch recovered");
+        },
         onError: err => {
           this.metrics.watchErrors.inc({ kind });
           this.#degraded.set(

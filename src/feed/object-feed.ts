@@ -12,6 +12,8 @@ export interface FeedHandlers<T> {
   onSynced(): void;
   /** the stream failed; the feed retries on its own (relisting), this is for logs, metrics and conditions */
   onError(err: unknown): void;
+  /** the stream is back after a failure (connected again), even if nothing changed meanwhile */
+  onRecovered?(): void;
 }
 
 export interface ObjectFeed<T> {

@@ -13,6 +13,7 @@ describe("PagedFeed", () => {
   let events: string[];
   let errors: number;
   let synced: number;
+  let recovered: number;
 
   const pod = (name: string) => ({ apiVersion: "v1", kind: "Pod", ...makePod({ name, namespace: "default" }) });
   const write = (method: string, path: string, body?: unknown) =>
@@ -29,6 +30,7 @@ describe("PagedFeed", () => {
       onEvent: (phase: FeedPhase, obj) => events.push(`${phase} ${obj.metadata?.name}`),
       onSynced: () => synced++,
       onError: () => errors++,
+      onRecovered: () => recovered++,
     });
   };
   const lists = () => sim.requests.filter(r => r.path.startsWith("/api/v1/pods?limit="));
@@ -39,6 +41,7 @@ describe("PagedFeed", () => {
     events = [];
     errors = 0;
     synced = 0;
+    recovered = 0;
   });
   afterEach(async () => {
     feed?.stop();
@@ -73,6 +76,17 @@ describe("PagedFeed", () => {
     expect(lists()).toHaveLength(3);
   });
 
+  it("says when it is back after an outage even if nothing changed meanwhile", async () => {
+    start();
+    await eventually(() => expect(synced).toBe(1));
+    const restore = await sim.outage();
+    await eventually(() => expect(errors).toBeGreaterThan(0));
+    expect(recovered).toBe(0);
+    await restore();
+    await eventually(() => expect(recovered).toBe(1));
+    expect(events).toEqual(["ADDED a", "ADDED b", "ADDED c", "ADDED d", "ADDED e"]);
+  });
+
   it("relists after an outage and 410 Gone, reporting what vanished and what changed, not what stayed", async () => {
     start();
     await eventually(() => expect(synced).toBe(1));
@@ -91,6 +105,7 @@ describe("PagedFeed", () => {
     await restore();
     await eventually(() => expect(events.sort()).toEqual(["ADDED g", "DELETED d", "MODIFIED c"]));
     expect(synced).toBe(1);
+    expect(recovered).toBe(1);
     // the relist was paged too, and the watch resumed from it
     expect(lists().length).toBeGreaterThan(3);
   });

@@ -1,6 +1,8 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import http from "node:http";
 import https from "node:https";
+import type { PodLike } from "../cache/pod-record";
+import type { SliceLike } from "../endpoints/slice-record";
 import type { FeedHandlers, FeedPhase, ObjectFeed } from "./object-feed";
 
 /** The metadata a feed needs to track an object (every Kubernetes object has it). */
@@ -41,7 +43,10 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
   readonly #opts: Required<Omit<PagedFeedOptions, "kubeConfig">>;
   readonly #kc: KubeConfig;
   #stopped = false;
+  /** an error was reported and no request has succeeded since */
+  #failing = false;
   #request: http.ClientRequest | undefined;
+  #handlers: FeedHandlers<T> | undefined;
 
   constructor(opts: PagedFeedOptions) {
     this.#opts = { pageSize: 500, watchSeconds: 300, retryMs: 1000, ...opts };
@@ -49,6 +54,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
   }
 
   async start(h: FeedHandlers<T>): Promise<void> {
+    this.#handlers = h;
     void this.#run(h);
   }
 
@@ -76,6 +82,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
           rv = undefined;
           continue;
         }
+        this.#failing = true;
         h.onError(err);
         await new Promise(r => setTimeout(r, this.#opts.retryMs));
       }
@@ -178,6 +185,10 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
           );
           return;
         }
+        if (this.#failing) {
+          this.#failing = false;
+          this.#handlers?.onRecovered?.();
+        }
         let buffer = "";
         res.on("data", (chunk: string) => {
           try {
@@ -216,3 +227,7 @@ function kubeConfigFromDefault(): KubeConfig {
   kc.loadFromDefault();
   return kc;
 }
+
+export const podFeed = (): PagedFeed<PodLike> => new PagedFeed({ path: "/api/v1/pods" });
+export const sliceFeed = (): PagedFeed<SliceLike> =>
+  new PagedFeed({ path: "/apis/discovery.k8s.io/v1/endpointslices" });

@@ -181,7 +181,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       if ((match === "Exact" || (pageable && !match)) && store.isExpired(rv))
         throw expired("The resourceVersion for the provided list is too old.");
     }
-    let items = store.list(t.type, t.namespace).filter(o => labels(o) && fields(o));
+    let items = store.listShared(t.type, t.namespace).filter(o => labels(o) && fields(o));
     let listRv = String(store.resourceVersion);
     let start = "";
     const token = query.get("continue");
@@ -210,6 +210,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       if (!query.get("labelSelector")) metadata.remainingItemCount = items.length - limit;
       items = items.slice(0, limit);
     } else if (t.type.custom) metadata.continue = "";
+    items = items.map(o => structuredClone(o));
     if (accept.includes("as=Table"))
       return send(res, 200, toTable(t.type, items, listRv, query.get("includeObject") === "Object"));
     void req;

@@ -93,16 +93,20 @@ export class Store {
   }
 
   list(t: ResourceType, namespace?: string): KObject[] {
-    const all = [...this.#objects.get(this.#key(t))!.values()].filter(
-      o => !namespace || o.metadata.namespace === namespace,
-    );
-    return all
-      .sort(
-        (a, b) =>
-          (a.metadata.namespace ?? "").localeCompare(b.metadata.namespace ?? "") ||
-          a.metadata.name.localeCompare(b.metadata.name),
-      )
-      .map(clone);
+    return this.listShared(t, namespace).map(clone);
+  }
+
+  /**
+   * The stored objects themselves, in etcd key order (namespace, then name, byte-wise, as
+   * `/registry/<resource>/<namespace>/<name>` keys sort): read-only, for a caller that clones only
+   * what it returns (a list page).
+   */
+  listShared(t: ResourceType, namespace?: string): readonly KObject[] {
+    return [...this.#objects.get(this.#key(t))!.values()]
+      .filter(o => !namespace || o.metadata.namespace === namespace)
+      .map(o => ({ key: `${o.metadata.namespace ?? ""}/${o.metadata.name}`, o }))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .map(e => e.o);
   }
 
   get(t: ResourceType, namespace: string | undefined, name: string): KObject | undefined {

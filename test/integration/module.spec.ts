@@ -227,6 +227,13 @@ describe("podindex module against the simulated API server", () => {
     // the feed relists and hands over the difference: DELETED for victim, ADDED for successor
     await eventually(async () => expect((await podAt("10.42.3.3")).body.pod?.name).toBe("successor"), 30_000);
     expect((await get(`/v1/pods/by-uid/${victimUid}`)).status).toBe(404);
+    // and the index is no longer degraded
+    await eventually(async () => {
+      const degraded = (await get("/v1/indexes/web")).body.status.conditions.find(
+        (c: { type: string }) => c.type === "Degraded",
+      );
+      expect(degraded).toMatchObject({ status: "False", reason: "WatchHealthy" });
+    });
 
     // Pepr's PodIndex watches come back too (KFC retries every ~5 s): a new PodIndex takes effect
     await createPod("late-1", "kube-system-2", { tier: "late" });
