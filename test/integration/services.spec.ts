@@ -1,6 +1,6 @@
 import { K8s, kind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PodIndex } from "../../src/kinds/podindex";
+import { PodIndex, type LabelSelector } from "../../src/kinds/podindex";
 import type { SimulatedApiServer } from "../apiserver/server";
 import { startCluster } from "../support/cluster";
 import { startPostgres, type RunningPostgres } from "../support/embedded-pg";
@@ -47,6 +47,27 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
       )
     ).rows.map(r => `${r.service} ${r.pod_name} ${r.ip}`);
   const status = async () => (await K8s(PodIndex).Get("services")).status ?? {};
+  /** the PodIndex under test: apps, mirrored into podindex.endpoints as cluster "test" */
+  const applyIndex = (selector?: LabelSelector) =>
+    K8s(PodIndex).Apply(
+      {
+        apiVersion: "podindex.dev/v1alpha1",
+        kind: "PodIndex",
+        metadata: { name: "services" },
+        spec: {
+          namespaces: ["apps"],
+          services: {
+            selector,
+            postgres: {
+              secretRef: { name: "mirror-db", namespace: "podindex-system" },
+              table: "podindex.endpoints",
+              cluster: "test",
+            },
+          },
+        },
+      },
+      { force: true },
+    );
   const sinkCondition = async () => (await status()).conditions?.find(c => c.type === "SinkReady");
 
   beforeAll(async () => {
@@ -66,24 +87,7 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
       metadata: { name: "mirror-db", namespace: "podindex-system" },
       data: Object.fromEntries(Object.entries(settings).map(([k, v]) => [k, Buffer.from(v).toString("base64")])),
     });
-    await K8s(PodIndex).Apply(
-      {
-        apiVersion: "podindex.dev/v1alpha1",
-        kind: "PodIndex",
-        metadata: { name: "services" },
-        spec: {
-          namespaces: ["apps"],
-          services: {
-            postgres: {
-              secretRef: { name: "mirror-db", namespace: "podindex-system" },
-              table: "podindex.endpoints",
-              cluster: "test",
-            },
-          },
-        },
-      },
-      { force: true },
-    );
+    await applyIndex();
     const web = await K8s(kind.Pod).Create({
       metadata: { name: "web-1", namespace: "apps" },
       spec: { nodeName: "node-a", containers: [{ name: "c", image: "nginx" }] },
@@ -204,25 +208,7 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
   }, 90_000);
 
   it("re-mirrors under a changed spec: a Service no longer followed loses its rows", async () => {
-    await K8s(PodIndex).Apply(
-      {
-        apiVersion: "podindex.dev/v1alpha1",
-        kind: "PodIndex",
-        metadata: { name: "services" },
-        spec: {
-          namespaces: ["apps"],
-          services: {
-            selector: { matchLabels: { "kubernetes.io/service-name": "api" } },
-            postgres: {
-              secretRef: { name: "mirror-db", namespace: "podindex-system" },
-              table: "podindex.endpoints",
-              cluster: "test",
-            },
-          },
-        },
-      },
-      { force: true },
-    );
+    await applyIndex({ matchLabels: { "kubernetes.io/service-name": "api" } });
     await eventually(async () => expect(await rows()).toEqual([]), 15_000);
     await eventually(async () => expect(await status()).toMatchObject({ services: 0, endpoints: 0 }));
     expect((await get("/v1/services/apps/web/endpoints")).status).toBe(404);
