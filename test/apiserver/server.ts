@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ApiError, PageNotFound, badRequest, expired } from "./errors";
 import { discovery } from "./discovery";
 import { APPLY, applyPatchOfType, parsePatchBody } from "./patch";
@@ -478,6 +478,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       for (const res of watches) res.destroy();
       server.closeAllConnections();
       await new Promise<void>(resolve => server.close(() => resolve()));
+      rmSync(dirname(kubeconfigPath), { recursive: true, force: true });
     },
   };
 }
