@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { KObject } from "./resources";
 
-/** Where CI and developers keep the recorded exchanges: `shared/` beside the repository. */
-export const TRANSCRIPTS = resolve(__dirname, "../../../shared/apiserver-transcripts");
+/** The exchanges recorded from a real kube-apiserver v1.32, kept in the repository as test fixtures. */
+export const TRANSCRIPTS = resolve(__dirname, "transcripts");
 
 export interface Exchange {
   step: string;
@@ -24,7 +24,7 @@ export interface Exchange {
 
 export function loadTranscript(file: string): Exchange[] {
   const path = resolve(TRANSCRIPTS, file);
-  if (!existsSync(path)) throw new Error(`transcript ${path} is missing: clone the repository with shared/ beside it`);
+  if (!existsSync(path)) throw new Error(`transcript ${path} is missing`);
   return JSON.parse(readFileSync(path, "utf8")) as Exchange[];
 }
 
