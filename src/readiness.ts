@@ -1,16 +1,34 @@
 /**
- * Which kinds have had their initial list applied. /readyz, /ready and every lookup consult it:
- * before the first list of every kind is in, an answer could be wrong, so none is given.
+ * Which kinds have had their initial list applied, and when the apiserver last proved each kind's
+ * cache fresh. /readyz, /ready and every lookup consult it: before the first list of every kind is
+ * in, an answer could be wrong, so none is given.
  */
 export class Readiness {
   readonly #pending: Set<string>;
+  /** kind → when (ms since the epoch) the apiserver last proved its cache fresh */
+  readonly #fresh = new Map<string, number>();
 
-  constructor(kinds: readonly string[]) {
+  constructor(
+    kinds: readonly string[],
+    private readonly now: () => number = Date.now,
+  ) {
     this.#pending = new Set(kinds);
   }
 
   markSynced(kind: string): void {
     this.#pending.delete(kind);
+    this.markFresh(kind);
+  }
+
+  /** The apiserver just proved this kind's cache current (an event, a bookmark, a completed list). */
+  markFresh(kind: string): void {
+    this.#fresh.set(kind, this.now());
+  }
+
+  /** ms since this kind's cache was last proved fresh; undefined before the first proof */
+  staleness(kind: string): number | undefined {
+    const at = this.#fresh.get(kind);
+    return at === undefined ? undefined : this.now() - at;
   }
 
   get ready(): boolean {

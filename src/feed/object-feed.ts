@@ -14,6 +14,11 @@ export interface FeedHandlers<T> {
   onError(err: unknown): void;
   /** the stream is back after a failure (connected again), even if nothing changed meanwhile */
   onRecovered?(): void;
+  /**
+   * the apiserver just proved what was delivered current: a watch event, a bookmark, or a
+   * completed list. Staleness is the time since the last call.
+   */
+  onFresh?(): void;
 }
 
 export interface ObjectFeed<T> {
