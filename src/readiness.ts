@@ -7,6 +7,8 @@ export class Readiness {
   readonly #pending: Set<string>;
   /** kind → when (ms since the epoch) the apiserver last proved its cache fresh */
   readonly #fresh = new Map<string, number>();
+  /** kind → why its initial list is not in yet (e.g. its CRD is not installed) */
+  readonly #why = new Map<string, string>();
 
   constructor(
     kinds: readonly string[],
@@ -17,12 +19,24 @@ export class Readiness {
 
   markSynced(kind: string): void {
     this.#pending.delete(kind);
+    this.#why.delete(kind);
     this.markFresh(kind);
   }
 
   /** The apiserver just proved this kind's cache current (an event, a bookmark, a completed list). */
   markFresh(kind: string): void {
     this.#fresh.set(kind, this.now());
+  }
+
+  /** Say why a kind is still waiting for its initial list (undefined: no particular reason). */
+  explain(kind: string, reason: string | undefined): void {
+    if (reason === undefined) this.#why.delete(kind);
+    else this.#why.set(kind, reason);
+  }
+
+  /** why each waiting kind waits, where known */
+  get reasons(): Record<string, string> {
+    return Object.fromEntries([...this.#why].filter(([kind]) => this.#pending.has(kind)).sort());
   }
 
   /** ms since this kind's cache was last proved fresh; undefined before the first proof */

@@ -19,6 +19,8 @@ export interface FeedHandlers<T> {
    * completed list. Staleness is the time since the last call.
    */
   onFresh?(): void;
+  /** onEvent threw for this object: the feed skipped it and carries on (for logs and metrics) */
+  onSkipped?(phase: FeedPhase, obj: T, err: unknown): void;
 }
 
 export interface ObjectFeed<T> {

@@ -18,7 +18,10 @@ export const healthRoutes: FastifyPluginAsync<HealthDeps> = async (app, { readin
     if (readiness.ready) return { status: "ready", pods: podCount() };
     return reply.code(503).send({
       status: "not ready",
-      reason: `waiting for the initial list of ${readiness.waitingFor.join(", ")}`,
+      reason: [
+        `waiting for the initial list of ${readiness.waitingFor.join(", ")}`,
+        ...Object.entries(readiness.reasons).map(([kind, why]) => `${kind}: ${why}`),
+      ].join("; "),
       waitingFor: readiness.waitingFor,
       pods: podCount(),
     });
