@@ -1,4 +1,5 @@
 import type { FastifyInstance } from "fastify";
+import { connect } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makePod } from "../../test/support/pods";
 import { testServer } from "../../test/support/server";
@@ -200,10 +201,19 @@ describe("lookup server", () => {
       expect((await get("/v1/pods?namespace=Bad_NS")).status).toBe(400);
     });
 
-    it("leaves other methods and paths to Fastify's 404", async () => {
-      const res = await app.inject({ method: "POST", url: "/v1/pods/by-ip/10.42.0.10" });
-      expect(res.statusCode).toBe(404);
-      expect((await get("/nope")).status).toBe(404);
+    it("answers another method on a route with 405 and Allow, and an unknown path with a JSON 404", async () => {
+      const res = await app.inject({ method: "POST", url: "/v1/pods/by-ip/10.42.0.10?index=apps" });
+      expect(res.statusCode).toBe(405);
+      expect(res.headers.allow).toBe("GET, HEAD");
+      expect(res.json()).toEqual({
+        error: "MethodNotAllowed",
+        message: "POST is not allowed on /v1/pods/by-ip/10.42.0.10: it answers GET and HEAD",
+      });
+      expect(await get("/nope?x=1")).toEqual({
+        status: 404,
+        body: { error: "NotFound", message: "no route GET /nope" },
+      });
+      expect((await app.inject({ method: "DELETE", url: "/nope" })).statusCode).toBe(404);
     });
 
     it("counts lookups by route and result, with their latency, on /metrics", async () => {
@@ -298,6 +308,129 @@ describe("lookup server", () => {
         });
         expect((await get("/api/v1/pod")).status).toBe(400);
       });
+    });
+  });
+
+  describe("requests refused before any route (raw bytes on a real socket)", () => {
+    let port: number;
+    beforeEach(async () => {
+      readiness.markSynced("pods");
+      readiness.markSynced("podindexes");
+      await app.listen({ port: 0, host: "127.0.0.1" });
+      port = (app.server.address() as { port: number }).port;
+    });
+
+    /** Send these exact bytes, half-close, and parse what the server wrote back (interim 1xx answers apart). */
+    const raw = (bytes: string) =>
+      new Promise<{ interim: string[]; statusLine: string; headers: Record<string, string>; body: unknown }>(
+        (resolve, reject) => {
+          const socket = connect(port, "127.0.0.1");
+          const chunks: Buffer[] = [];
+          socket.on("data", c => chunks.push(c));
+          socket.on("error", reject);
+          socket.on("close", () => {
+            let text = Buffer.concat(chunks).toString("latin1");
+            const interim: string[] = [];
+            while (/^HTTP\/1\.1 1\d\d /.test(text)) {
+              interim.push(text.slice(0, text.indexOf("\r\n")));
+              text = text.slice(text.indexOf("\r\n\r\n") + 4);
+            }
+            const end = text.indexOf("\r\n\r\n");
+            if (end < 0) return reject(new Error(`no HTTP response: ${JSON.stringify(text)}`));
+            const [statusLine, ...lines] = text.slice(0, end).split("\r\n");
+            const headers = Object.fromEntries(
+              lines.map(l => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]),
+            );
+            const body = text.slice(end + 4, end + 4 + Number(headers["content-length"]));
+            resolve({ interim, statusLine, headers, body: JSON.parse(body) });
+          });
+          socket.end(Buffer.from(bytes, "latin1"));
+        },
+      );
+
+    const refused = (statusLine: string, error: string, message: RegExp) => ({
+      statusLine,
+      headers: expect.objectContaining({ "content-type": "application/json; charset=utf-8" }),
+      body: expect.objectContaining({ error, message: expect.stringMatching(message) }),
+    });
+
+    it("refuses CONNECT with 405 instead of dropping the connection", async () => {
+      const res = await raw("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+      expect(res).toMatchObject(refused("HTTP/1.1 405 Method Not Allowed", "MethodNotAllowed", /CONNECT.*not a proxy/));
+      expect(res.headers.allow).toBe("GET, HEAD");
+    });
+
+    it.each([
+      [
+        "a lower-case method",
+        "get /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "HPE_INVALID_METHOD",
+        /not a valid HTTP method/,
+      ],
+      [
+        "an overlong method",
+        `${"GET".repeat(12)} /healthz HTTP/1.1\r\nHost: x\r\n\r\n`,
+        "HPE_INVALID_METHOD",
+        /method/,
+      ],
+      [
+        "a duplicate Content-Length",
+        "POST /v1/pods HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        "HPE_UNEXPECTED_CONTENT_LENGTH",
+        /more than one Content-Length.*Duplicate Content-Length/,
+      ],
+      [
+        "a bad chunk size",
+        "POST /v1/pods HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n",
+        "HPE_INVALID_CHUNK_SIZE",
+        /chunk size/,
+      ],
+      [
+        "a control character in the path",
+        "GET /v1/\x01pods HTTP/1.1\r\nHost: x\r\n\r\n",
+        "HPE_INVALID_URL",
+        /URL may not/,
+      ],
+      ["NUL in a header", "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", "HPE_INVALID_HEADER_TOKEN", /NUL/],
+      ["a bad HTTP version", "GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n", "HPE_INVALID_VERSION", /HTTP version/],
+    ])("refuses %s with 400 and says what was wrong", async (_what, bytes, code, message) => {
+      const res = await raw(bytes);
+      expect(res).toMatchObject(refused("HTTP/1.1 400 Bad Request", "BadRequest", message));
+      expect(res.body).toMatchObject({ code });
+      expect(res.headers.connection).toBe("close");
+    });
+
+    it("refuses headers over Node's limit with 431", async () => {
+      const res = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: ${"a".repeat(20_000)}\r\n\r\n`);
+      expect(res).toMatchObject(
+        refused("HTTP/1.1 431 Request Header Fields Too Large", "HeadersTooLarge", /limit of \d+ bytes/),
+      );
+    });
+
+    it("refuses an HTTP/1.1 request without Host with 400 (HTTP/1.0 needs none)", async () => {
+      expect(await raw("GET /healthz HTTP/1.1\r\n\r\n")).toMatchObject(
+        refused("HTTP/1.1 400 Bad Request", "BadRequest", /must carry a Host header/),
+      );
+      expect(await raw("GET /healthz HTTP/1.0\r\n\r\n")).toMatchObject({
+        statusLine: "HTTP/1.1 200 OK",
+        body: { status: "ok" },
+      });
+    });
+
+    it("refuses an unknown Expect with 417 and still serves Expect: 100-continue", async () => {
+      expect(await raw("GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n")).toMatchObject(
+        refused("HTTP/1.1 417 Expectation Failed", "ExpectationFailed", /Expect: foo cannot be met/),
+      );
+      expect(await raw("GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n")).toMatchObject({
+        interim: ["HTTP/1.1 100 Continue"],
+        statusLine: "HTTP/1.1 200 OK",
+        body: { status: "ok" },
+      });
+    });
+
+    it("answers a wrong method on a real route with 405 over the wire too", async () => {
+      const res = await raw("DELETE /v1/pods/by-uid/11111111-1111-4111-8111-111111111111 HTTP/1.1\r\nHost: x\r\n\r\n");
+      expect(res).toMatchObject(refused("HTTP/1.1 405 Method Not Allowed", "MethodNotAllowed", /answers GET and HEAD/));
     });
   });
 });
