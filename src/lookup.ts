@@ -25,7 +25,7 @@ export type LookupResult =
   | { kind: "conflict"; pods: ExposedPod[]; hidden: number }
   | { kind: "not-ready"; waitingFor: string[] }
   | { kind: "bad-request"; message: string }
-  | { kind: "index-not-found"; index: string };
+  | { kind: "index-not-found"; index: string; /** it exists but is not served: why */ refused?: string };
 
 export type ListResult =
   | Extract<LookupResult, { kind: "not-ready" | "bad-request" | "index-not-found" }>
@@ -119,7 +119,7 @@ export class PodLookup {
     if (!this.readiness.ready) return { kind: "not-ready", waitingFor: this.readiness.waitingFor };
     if (index === undefined || index === "") return answer(rec => this.views.servedBy(rec));
     const view = this.views.get(index);
-    if (!view) return { kind: "index-not-found", index };
+    if (!view) return { kind: "index-not-found", index, refused: this.views.refusal(index) };
     return answer(rec => (view.selects(rec) ? [view] : []));
   }
 }

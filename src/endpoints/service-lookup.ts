@@ -9,7 +9,7 @@ export type EndpointsResult =
   | { kind: "miss" }
   | { kind: "not-ready"; waitingFor: string[] }
   | { kind: "bad-request"; message: string }
-  | { kind: "index-not-found"; index: string };
+  | { kind: "index-not-found"; index: string; /** it exists but is not served: why */ refused?: string };
 
 /** A Service as the PodIndexes that follow it (spec.services) see it. Pure reads. */
 export class ServiceLookup {
@@ -29,7 +29,7 @@ export class ServiceLookup {
     let scope: readonly PodIndexView[] = this.views.list();
     if (index) {
       const view = this.views.get(index);
-      if (!view) return { kind: "index-not-found", index };
+      if (!view) return { kind: "index-not-found", index, refused: this.views.refusal(index) };
       scope = [view];
     }
     const slices = this.cache.slices(namespace, name);

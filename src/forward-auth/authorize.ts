@@ -70,10 +70,15 @@ export class ForwardAuth {
     if (req.index) {
       view = this.views.get(req.index);
       if (!view?.forwardAuth) {
+        const refused = this.views.refusal(req.index);
         return deny(
           403,
           "NoPolicy",
-          view ? `PodIndex ${req.index} defines no forwardAuth policy` : `no valid PodIndex named ${req.index}`,
+          view
+            ? `PodIndex ${req.index} defines no forwardAuth policy`
+            : refused !== undefined
+              ? `PodIndex ${req.index} exists but is not served: ${refused}`
+              : `no valid PodIndex named ${req.index}`,
         );
       }
     } else if (policies.length === 1) {

@@ -178,6 +178,15 @@ describe("GET /v1/forward-auth", () => {
         reason: "NoPolicy",
         message: "no valid PodIndex named nope",
       });
+      views.refuse("broken", "spec.forwardAuth.allow[0].namespace: Required value");
+      expect(await call("/v1/forward-auth?index=broken&namespace=apps", { xff: "10.42.0.10" })).toMatchObject({
+        status: 403,
+        body: {
+          allowed: false,
+          reason: "NoPolicy",
+          message: "PodIndex broken exists but is not served: spec.forwardAuth.allow[0].namespace: Required value",
+        },
+      });
       const noPolicy = await call("/v1/forward-auth?index=lookups-only&namespace=apps", { xff: "10.42.0.10" });
       expect(noPolicy.status).toBe(403);
       expect(noPolicy.body.message).toBe("PodIndex lookups-only defines no forwardAuth policy");

@@ -76,6 +76,16 @@ export function failure(result: Failure, subject: string): { status: number; bod
         },
       };
     case "index-not-found":
+      if (result.refused !== undefined) {
+        return {
+          status: 404,
+          body: {
+            error: "IndexNotServed",
+            message: `PodIndex "${result.index}" exists but is not served: ${result.refused}`,
+            index: result.index,
+          },
+        };
+      }
       return {
         status: 404,
         body: { error: "IndexNotFound", message: `no PodIndex named "${result.index}"`, index: result.index },

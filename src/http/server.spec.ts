@@ -6,10 +6,12 @@ import { testServer } from "../../test/support/server";
 import type { PodCache } from "../cache/pod-cache";
 import { Metrics } from "../metrics";
 import type { Readiness } from "../readiness";
+import type { ViewSet } from "../views/view-set";
 
 describe("lookup server", () => {
   let cache: PodCache;
   let readiness: Readiness;
+  let views: ViewSet;
   let app: FastifyInstance;
 
   const get = async (url: string) => {
@@ -18,7 +20,7 @@ describe("lookup server", () => {
   };
 
   beforeEach(() => {
-    ({ app, cache, readiness } = testServer(
+    ({ app, cache, readiness, views } = testServer(
       {
         apps: { namespaces: ["apps"], expose: { labels: ["app"], annotations: ["team"] } },
         fn: { namespaces: ["functions"] },
@@ -175,6 +177,25 @@ describe("lookup server", () => {
         status: 404,
         body: { error: "IndexNotFound" },
       });
+    });
+
+    it("says a PodIndex named by ?index= exists but is not served, and why", async () => {
+      const why = 'spec.namespaces[0]: Invalid value: "Bad_NS": a namespace must be a DNS label';
+      views.refuse("apps", why);
+      const expected = {
+        status: 404,
+        body: {
+          error: "IndexNotServed",
+          message: `PodIndex "apps" exists but is not served: ${why}`,
+          index: "apps",
+        },
+      };
+      expect(await get("/v1/pods/by-ip/10.42.0.10?index=apps")).toEqual({
+        ...expected,
+        body: { ...expected.body, ip: "10.42.0.10" },
+      });
+      expect(await get("/v1/pods?index=apps")).toEqual(expected);
+      expect((await get("/v1/pods/by-ip/10.42.0.10")).status).toBe(404); // no longer served without ?index= either
     });
 
     it("finds a pod by UID, case-insensitively", async () => {

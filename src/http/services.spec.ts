@@ -5,10 +5,12 @@ import { testServer } from "../../test/support/server";
 import { makeSlice, podUid } from "../../test/support/slices";
 import type { PodCache } from "../cache/pod-cache";
 import type { EndpointCache } from "../endpoints/endpoint-cache";
+import type { ViewSet } from "../views/view-set";
 
 describe("Service routes", () => {
   let endpoints: EndpointCache;
   let sync: () => void;
+  let views: ViewSet;
   let app: FastifyInstance;
 
   const get = async (url: string) => {
@@ -18,7 +20,7 @@ describe("Service routes", () => {
 
   beforeEach(() => {
     let cache: PodCache;
-    ({ app, endpoints, sync, cache } = testServer(
+    ({ app, endpoints, sync, cache, views } = testServer(
       {
         apps: { namespaces: ["apps"], services: {} },
         "only-web": {
@@ -134,6 +136,19 @@ describe("Service routes", () => {
       expect((await get("/v1/services/apps/api/endpoints")).body.indexes).toEqual(["apps"]);
       expect((await get("/v1/services/apps/api/endpoints?index=only-web")).status).toBe(404);
       expect((await get("/v1/services/apps/api/endpoints?index=nope")).body.error).toBe("IndexNotFound");
+      views.refuse("only-web", "spec.services.selector: Invalid value");
+      expect(await get("/v1/services/apps/api/endpoints?index=only-web")).toEqual({
+        status: 404,
+        body: {
+          error: "IndexNotServed",
+          message: 'PodIndex "only-web" exists but is not served: spec.services.selector: Invalid value',
+          index: "only-web",
+        },
+      });
+      expect((await get("/endpoints?namespace=apps&service=api&index=only-web")).body).toEqual({
+        error: 'PodIndex "only-web" exists but is not served: spec.services.selector: Invalid value',
+        reason: "IndexNotServed",
+      });
       // batch is no PodIndex's followed namespace (pods-only has no spec.services)
       const batch = await get("/endpoints?namespace=batch&service=jobs");
       expect(batch).toEqual({
