@@ -11,6 +11,7 @@ describe("loadConfig", () => {
       logLevel: "info",
       statusIntervalMs: 2000,
       defaultService: { namespace: undefined, name: undefined },
+      drainSeconds: 10,
     });
     expect(trustedProxies.text).toEqual([]);
     expect(trustedProxies.trusts("127.0.0.1")).toBe(false);
@@ -26,6 +27,7 @@ describe("loadConfig", () => {
       PODINDEX_TRUSTED_PROXIES: "10.43.0.17/32, fd00::17",
       KUBERNETES_POD_DISCOVERY_NAMESPACE: "apps",
       KUBERNETES_POD_DISCOVERY_SERVICE_NAME: "web",
+      PODINDEX_DRAIN_SECONDS: "0",
     });
     const { trustedProxies, ...rest } = cfg;
     expect(rest).toEqual({
@@ -35,6 +37,7 @@ describe("loadConfig", () => {
       logLevel: "debug",
       statusIntervalMs: 500,
       defaultService: { namespace: "apps", name: "web" },
+      drainSeconds: 0,
     });
     expect(trustedProxies.trusts("10.43.0.17")).toBe(true);
     expect(trustedProxies.trusts("fd00::17")).toBe(true);
@@ -46,6 +49,8 @@ describe("loadConfig", () => {
     [{ PORT: "70000" }, /PORT must be between 0 and 65535/],
     [{ PODINDEX_RESYNC_SECONDS: "0" }, /PODINDEX_RESYNC_SECONDS must be between 1/],
     [{ LOG_LEVEL: "loud" }, /LOG_LEVEL must be one of/],
+    [{ PODINDEX_DRAIN_SECONDS: "1.5" }, /PODINDEX_DRAIN_SECONDS must be a whole number/],
+    [{ PODINDEX_DRAIN_SECONDS: "301" }, /PODINDEX_DRAIN_SECONDS must be between 0 and 300/],
     [{ PODINDEX_TRUSTED_PROXIES: "private_ranges" }, /PODINDEX_TRUSTED_PROXIES: "private_ranges" is not an IP address/],
   ])("rejects %j with a clear message", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

@@ -19,6 +19,11 @@ export interface Config {
    * KUBERNETES_POD_DISCOVERY_NAMESPACE and KUBERNETES_POD_DISCOVERY_SERVICE_NAME, so its clients switch unchanged
    */
   defaultService: { namespace?: string; name?: string };
+  /**
+   * on SIGTERM, how long /readyz answers 503 while lookups still answer, before the server closes
+   * (PODINDEX_DRAIN_SECONDS, default 10): the time endpoints, kube-proxy and proxies need to stop sending
+   */
+  drainSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -58,5 +63,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       namespace: env.KUBERNETES_POD_DISCOVERY_NAMESPACE || undefined,
       name: env.KUBERNETES_POD_DISCOVERY_SERVICE_NAME || undefined,
     },
+    drainSeconds: integer(env, "PODINDEX_DRAIN_SECONDS", 10, 0, 300),
   };
 }

@@ -9,6 +9,11 @@ export class Readiness {
   readonly #fresh = new Map<string, number>();
   /** kind → why its initial list is not in yet (e.g. its CRD is not installed) */
   readonly #why = new Map<string, string>();
+  /**
+   * Shutting down (src/shutdown.ts): /readyz and /ready answer 503 so that traffic moves elsewhere,
+   * while lookups, which do not consult it, keep answering until the server closes.
+   */
+  draining = false;
 
   constructor(
     kinds: readonly string[],

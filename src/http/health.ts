@@ -15,6 +15,8 @@ export const healthRoutes: FastifyPluginAsync<HealthDeps> = async (app, { readin
   app.get("/healthz", async () => ({ status: "ok" }));
 
   app.get("/readyz", async (_req, reply) => {
+    if (readiness.draining)
+      return reply.code(503).send({ status: "not ready", reason: "shutting down", pods: podCount() });
     if (readiness.ready) return { status: "ready", pods: podCount() };
     return reply.code(503).send({
       status: "not ready",
@@ -34,7 +36,7 @@ export const healthRoutes: FastifyPluginAsync<HealthDeps> = async (app, { readin
 
   app.get("/ready", async (_req, reply) => {
     const n = podCount();
-    if (readiness.ready) return { status: "ready", pod_count: n, podCount: n };
+    if (readiness.ready && !readiness.draining) return { status: "ready", pod_count: n, podCount: n };
     return reply.code(503).send({ status: "not ready", pod_count: n, podCount: n });
   });
 };

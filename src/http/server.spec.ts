@@ -88,6 +88,17 @@ describe("lookup server", () => {
       expect(await get("/health")).toEqual({ status: 200, body: { status: "healthy", pod_count: 1, podCount: 1 } });
     });
 
+    it("while draining, /readyz and /ready answer 503 (shutting down) and lookups still answer", async () => {
+      readiness.draining = true;
+      expect(await get("/readyz")).toEqual({
+        status: 503,
+        body: { status: "not ready", reason: "shutting down", pods: 1 },
+      });
+      expect(await get("/ready")).toEqual({ status: 503, body: { status: "not ready", pod_count: 1, podCount: 1 } });
+      expect((await get("/v1/pods/by-ip/10.42.0.10")).status).toBe(200);
+      expect((await get("/healthz")).status).toBe(200);
+    });
+
     it("finds a pod by IP with only the exposed metadata", async () => {
       const res = await get("/v1/pods/by-ip/10.42.0.10");
       expect(res.status).toBe(200);
