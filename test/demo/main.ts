@@ -2,7 +2,8 @@
  * npm run demo: a simulated cluster, the sample PodIndex, and the real podindex module, on this
  * machine, with no cluster. Prints what to try; runs until Ctrl-C.
  *
- * Environment: PORT (lookup server, default 8080), DEMO_API_PORT (simulated apiserver, default 6443).
+ * Environment: PORT (lookup server, default 8080), DEMO_API_PORT (simulated apiserver, default 6443),
+ * PODINDEX_DRAIN_SECONDS (how long Ctrl-C or SIGTERM drains before stopping, as the deployed module does).
  */
 import { load as loadYaml } from "js-yaml";
 import { K8s, kind } from "kubernetes-fluent-client";
@@ -10,12 +11,14 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { PodIndex } from "../../src/kinds/podindex";
 import { loadConfig } from "../../src/config";
+import { installShutdown } from "../../src/shutdown";
 import { startCluster } from "../support/cluster";
 import { eventually, startModule } from "../support/module";
 import { NAMESPACES, demoPods, demoSlices, type CreatedPod } from "./cluster";
 
 async function main(): Promise<void> {
-  const lookupPort = loadConfig().port;
+  const config = loadConfig();
+  const lookupPort = config.port;
   const apiPort = Number(process.env.DEMO_API_PORT ?? 6443);
   const sim = await startCluster({ port: apiPort, kubeletDeleteDelayMs: 2_000 });
 
@@ -84,19 +87,18 @@ Change the cluster while it runs (pods deleted gracefully are removed 2 s later,
   ${kc} delete pod -n apps web-7d9f8b6c5d-m8q1z                 # then 10.42.1.10 is a 404
   ${kc} get podindex
 
-Ctrl-C stops everything.`);
+Ctrl-C stops everything (after a ${config.drainSeconds} s drain, as in a rollout; Ctrl-C twice: at once).`);
 
-  let stopping = false;
-  const shutdown = async () => {
-    if (stopping) return;
-    stopping = true;
-    console.log("\nstopping podindex demo…");
-    await mod.app.stop();
-    await sim.close();
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void shutdown());
-  process.on("SIGTERM", () => void shutdown());
+  installShutdown({
+    readiness: mod.app.readiness,
+    drainMs: config.drainSeconds * 1000,
+    stop: async () => {
+      await mod.app.stop();
+      await sim.close();
+    },
+    log: { info: (_obj, msg) => console.log(msg), error: (obj, msg) => console.error(msg, obj) },
+    signals: ["SIGINT", "SIGTERM"],
+  });
 }
 
 main().catch(err => {
