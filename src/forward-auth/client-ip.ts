@@ -34,7 +34,8 @@ export class TrustedProxies {
       const v4 = !ip.includes(":");
       if (bits === undefined) return [ip, v4 ? 32 : 128];
       const written = addr.includes(":") ? 128 : 32;
-      if (!/^(0|[1-9]\d{0,2})$/.test(bits) || Number(bits) > written) throw new Error(`"${entry}" has an invalid prefix length`);
+      if (!/^(0|[1-9]\d{0,2})$/.test(bits) || Number(bits) > written)
+        throw new Error(`"${entry}" has an invalid prefix length`);
       // an IPv4-mapped range (::ffff:10.0.0.0/104) is the IPv4 range it carries
       const prefix = v4 && written === 128 ? Number(bits) - 96 : Number(bits);
       if (prefix < 0) throw new Error(`"${entry}" is wider than the IPv4-mapped range`);
