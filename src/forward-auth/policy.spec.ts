@@ -251,8 +251,9 @@ describe("target patterns run in linear time", () => {
   };
 
   it("answers a caller-written path that makes a backtracking engine explode at once", () => {
+    timed("/fission-function/warm-up!");
     // seconds in a backtracking engine (doubling with each "a"), milliseconds here
-    expect(timed(`/fission-function/${"a".repeat(24)}!`)).toBeLessThan(250);
+    expect(timed(`/fission-function/${"a".repeat(24)}!`)).toBeLessThan(500);
     // the longest path the route lets through
     expect(timed(`/fission-function/${"a".repeat(8150)}!`)).toBeLessThan(2000);
   });
