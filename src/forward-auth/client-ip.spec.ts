@@ -29,6 +29,17 @@ describe("TrustedProxies", () => {
     expect(() => TrustedProxies.parse("10.0.0.0/8,private_ranges")).toThrow('"private_ranges" is not an IP address');
     expect(() => TrustedProxies.parse("10.0.0.0/33")).toThrow("invalid prefix length");
     expect(() => TrustedProxies.parse("10.0.0.0/")).toThrow("invalid prefix length");
+    expect(() => TrustedProxies.parse("10.0.0.0/08")).toThrow("invalid prefix length");
+  });
+
+  it("reads addresses as strictly as every other input: a form refused plain is refused inside IPv6", () => {
+    for (const entry of ["010.0.0.5", "::ffff:010.0.0.5", "::ffff:0x0a.0.0.5/128", "fd00:1::00.0.0.5"]) {
+      expect(() => TrustedProxies.parse(entry), entry).toThrow(`"${entry}" is not an IP address`);
+    }
+    // ::10.0.0.5 (IPv4-compatible) is the IPv6 address ::a00:5, not the proxy 10.0.0.5
+    const compat = TrustedProxies.parse("::10.0.0.5");
+    expect(compat.trusts("10.0.0.5")).toBe(false);
+    expect(compat.trusts("::a00:5")).toBe(true);
   });
 });
 
@@ -76,5 +87,16 @@ describe("callerAddress", () => {
       "every X-Forwarded-For entry is a trusted proxy",
     );
     expect(() => callerAddress(undefined, undefined, proxies)).toThrow(ClientIpError);
+  });
+
+  it("gives one answer per address: mixed-notation IPv6 is read as strictly as plain IPv4", () => {
+    for (const entry of ["::ffff:010.42.0.10", "::ffff:0x0a.42.0.10", "fd00:42:2:0:0:0:00.0.0.17", "[10.42.0.8]:80"]) {
+      expect(() => callerAddress("10.0.0.5", entry, proxies), entry).toThrow(`${JSON.stringify(entry)} is not an IP`);
+      expect(() => callerAddress(entry, undefined, proxies), entry).toThrow(ClientIpError);
+    }
+    expect(callerAddress("10.0.0.5", "::10.42.0.10", proxies).ip).toBe("::a2a:a");
+    expect(callerAddress("10.0.0.5", "::a2a:a", proxies).ip).toBe("::a2a:a");
+    expect(callerAddress("::ffff:10.42.0.10", undefined, proxies).ip).toBe("10.42.0.10");
+    expect(callerAddress("::ffff:a2a:a", undefined, proxies).ip).toBe("10.42.0.10");
   });
 });

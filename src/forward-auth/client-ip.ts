@@ -34,7 +34,8 @@ export class TrustedProxies {
       const v4 = !ip.includes(":");
       if (bits === undefined) return [ip, v4 ? 32 : 128];
       const written = addr.includes(":") ? 128 : 32;
-      if (!/^\d{1,3}$/.test(bits) || Number(bits) > written) throw new Error(`"${entry}" has an invalid prefix length`);
+      if (!/^(0|[1-9]\d{0,2})$/.test(bits) || Number(bits) > written)
+        throw new Error(`"${entry}" has an invalid prefix length`);
       // an IPv4-mapped range (::ffff:10.0.0.0/104) is the IPv4 range it carries
       const prefix = v4 && written === 128 ? Number(bits) - 96 : Number(bits);
       if (prefix < 0) throw new Error(`"${entry}" is wider than the IPv4-mapped range`);
@@ -55,10 +56,13 @@ export class TrustedProxies {
   }
 }
 
-/** One X-Forwarded-For element: an address, optionally [bracketed] and with a :port, as some proxies send. */
+/**
+ * One X-Forwarded-For element: an address, as some proxies send it with a :port ([v6]:port,
+ * v4:port). Only IPv6 is bracketed (RFC 3986's IP-literal); the address itself is read by normalizeIp.
+ */
 function parseForwarded(entry: string): string | undefined {
   const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(entry);
-  if (bracketed) return normalizeIp(bracketed[1]);
+  if (bracketed) return bracketed[1].includes(":") ? normalizeIp(bracketed[1]) : undefined;
   const v4port = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(entry);
   return normalizeIp(v4port ? v4port[1] : entry);
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { makePod } from "../../test/support/pods";
 import { toPodRecord, type PodRecord } from "../cache/pod-record";
 import { SpecError } from "../views/selector";
-import { ForwardAuthPolicy, TargetError } from "./policy";
+import { ForwardAuthPolicy, TargetError, forwardedPath } from "./policy";
 
 const pod = (over: Parameters<typeof makePod>[0]): PodRecord => toPodRecord(makePod(over), () => false)!;
 
@@ -58,7 +58,86 @@ describe("ForwardAuthPolicy.target", () => {
       "?namespace= parameter is required",
     );
     expect(() => fission.target({ namespace: "Apps" })).toThrow('target namespace "Apps" (from query)');
-    expect(() => fission.target({ forwardedUri: "/fission-function/apps/..%2F" })).toThrow("is not an object name");
+    expect(() => fission.target({ forwardedUri: "/fission-function/apps/..%2F" })).toThrow("ambiguous");
+    expect(() => fission.target({ forwardedUri: "/fission-function/apps/Hello%21" })).toThrow("is not an object name");
+  });
+
+  it("decides on the decoded path, refusing one an upstream could resolve to another target", () => {
+    expect(fission.target({ forwardedUri: "/fission-function/%66unctions/report" })).toMatchObject({
+      namespace: "functions",
+      name: "report",
+    });
+    // the finding: Granted for functions/hello while the upstream serves default/secret
+    for (const uri of [
+      "/fission-function/functions/hello/../../default/secret",
+      "/fission-function/functions/hello/%2e%2e/%2E%2E/default/secret",
+    ]) {
+      expect(() => fission.target({ forwardedUri: uri }), uri).toThrow(TargetError);
+      // the proxy forwards that URI upstream even when the target came from the query
+      expect(() => fission.target({ namespace: "functions", name: "hello", forwardedUri: uri }), uri).toThrow(
+        "X-Forwarded-Uri is ambiguous (a dot segment)",
+      );
+    }
+  });
+
+  it("reads the target from the path only, never from the query", () => {
+    const loose = ForwardAuthPolicy.compile({
+      target: {
+        patterns: [{ header: "X-Forwarded-Uri", regex: "/fission-function/(?<namespace>[^/]+)/(?<name>[^/]+)" }],
+      },
+    });
+    expect(() => loose.target({ forwardedUri: "/admin?next=/fission-function/functions/report" })).toThrow(
+      "no target pattern matched",
+    );
+    expect(loose.target({ forwardedUri: "/fission-function/functions/report?next=/x/y" })).toMatchObject({
+      namespace: "functions",
+      name: "report",
+    });
+  });
+});
+
+describe("forwardedPath", () => {
+  it.each([
+    ["/", "/"],
+    ["/fission-function/functions/report?x=1&y=/../z", "/fission-function/functions/report"],
+    ["/fission-function/hello/", "/fission-function/hello/"],
+    ["/fn/a%20b/%C3%A9t%C3%A9", "/fn/a b/été"],
+    ["/fn/.well-known/...", "/fn/.well-known/..."],
+  ])("%j is the path %j", (uri, path) => {
+    expect(forwardedPath(uri)).toBe(path);
+  });
+
+  it.each([
+    ["/a/../b", "a dot segment"],
+    ["/a/./b", "a dot segment"],
+    ["/a/..", "a dot segment"],
+    ["/a/%2e%2e/b", "a dot segment"],
+    ["/a/%2E./b", "a dot segment"],
+    ["/a/..;x=1/b", "a dot segment"],
+    ["/a/%EF%BC%8E%EF%BC%8E/b", "a dot segment"],
+    ["//evil.example/a", "an empty segment"],
+    ["/a//b", "an empty segment"],
+    ["/a%2fb", "decodes to"],
+    ["/a%2Fb", "decodes to"],
+    ["/a%5cb", "decodes to"],
+    ["/a%EF%BC%8Fb", "decodes to"],
+    ["/a%3fb", "decodes to"],
+    ["/a%23b", "decodes to"],
+    ["/a%00b", "decodes to"],
+    ["/a%252e%252e/b", "decodes to"],
+    ["/a%zz", "a malformed percent-escape"],
+    ["/a%C0%AE%C0%AE/b", "a malformed percent-escape"],
+    ["/a\\..\\b", "a backslash"],
+    ["/a#/../b", "a backslash, fragment"],
+    ["/a\u0000b", "control character"],
+    ["/a\tb", "control character"],
+    ["/a b", "space"],
+    ["http://evil.example/a", "not a path"],
+    ["*", "not a path"],
+    ["", "not a path"],
+  ])("refuses %j (%s)", (uri, what) => {
+    expect(() => forwardedPath(uri)).toThrow(TargetError);
+    expect(() => forwardedPath(uri)).toThrow(what);
   });
 });
 
@@ -139,10 +218,43 @@ describe("ForwardAuthPolicy.compile", () => {
       { target: { patterns: [{ header: "X-Forwarded-Uri", regex: "(?<namespace>.*)", namespace: "default" }] } },
       "exactly one",
     );
+    invalid(
+      { target: { patterns: [{ header: "X-Forwarded-Uri", regex: "^/(?<namespace>[a-z]+)/\\1" }] } },
+      "patterns[0].regex",
+    );
     invalid({ allow: [{ namespace: "functions", from: [] }] }, "spec.forwardAuth.allow[0].from: Required value");
     invalid({ allow: [{ namespace: "Functions", from: ["*"] }] }, "spec.forwardAuth.allow[0].namespace");
     invalid({ serviceAccounts: ["a/b/c"] }, "spec.forwardAuth.serviceAccounts[0]");
     invalid({ headers: { labels: ["bad key!"] } }, "spec.forwardAuth.headers.labels[0]");
     invalid({ callerSelector: { matchLabels: { "a b": "x" } } }, "spec.forwardAuth.callerSelector.matchLabels");
+  });
+
+  it("refuses what a linear-time engine cannot run: backreferences and lookarounds", () => {
+    const regex = (r: string) => ({ target: { patterns: [{ header: "X-Forwarded-Uri" as const, regex: r }] } });
+    invalid(regex("^/(?<namespace>[a-z]+)/\\k<namespace>"), "spec.forwardAuth.target.patterns[0].regex: Invalid value");
+    invalid(regex("^/(?=x)(?<namespace>[a-z]+)"), "no lookarounds or backreferences");
+    invalid(regex("^/(?<namespace>[a-z]+)(?!/admin)"), "no lookarounds or backreferences");
+  });
+});
+
+describe("target patterns run in linear time", () => {
+  // ([a-z]+-?)+ looks like a DNS label; JavaScript's backtracking engine takes exponential time on it
+  const greedy = ForwardAuthPolicy.compile({
+    target: {
+      patterns: [{ header: "X-Forwarded-Uri", regex: "^/fission-function/(?<name>([a-z]+-?)+)$", namespace: "apps" }],
+    },
+  });
+  const timed = (uri: string) => {
+    const start = performance.now();
+    expect(() => greedy.target({ forwardedUri: uri })).toThrow(TargetError);
+    return performance.now() - start;
+  };
+
+  it("answers a caller-written path that makes a backtracking engine explode at once", () => {
+    timed("/fission-function/warm-up!");
+    // seconds in a backtracking engine (doubling with each "a"), milliseconds here
+    expect(timed(`/fission-function/${"a".repeat(24)}!`)).toBeLessThan(500);
+    // the longest path the route lets through
+    expect(timed(`/fission-function/${"a".repeat(8150)}!`)).toBeLessThan(2000);
   });
 });

@@ -1,3 +1,4 @@
+import { RE2JS } from "re2js";
 import type { PodRecord } from "../cache/pod-record";
 import type { ForwardAuthSpec } from "../kinds/podindex";
 import { isDnsLabel, isDnsSubdomain } from "../names";
@@ -30,35 +31,76 @@ export type Verdict =
 /** A request whose target cannot be read: refused with 400. */
 export class TargetError extends Error {}
 
-const HEADERS = { "x-forwarded-uri": "forwardedUri", "x-forwarded-host": "forwardedHost" } as const;
-type PatternHeader = keyof typeof HEADERS;
+const HEADERS = ["x-forwarded-uri", "x-forwarded-host"] as const;
+type PatternHeader = (typeof HEADERS)[number];
 
 interface Pattern {
   header: PatternHeader;
-  regex: RegExp;
+  /** RE2 (re2js): matching is linear in the input, whatever an administrator wrote */
+  regex: RE2JS;
+  groups: ReadonlySet<string>;
   namespace?: string;
+}
+
+/** What may not appear in X-Forwarded-Uri as sent: backslash, fragment, space and control characters. */
+// eslint-disable-next-line no-control-regex -- control characters are what these refuse
+const RAW_AMBIGUOUS = /[\\#\u0000-\u0020\u007f]/;
+/** What may not appear in a decoded path segment: it would end the segment or change its meaning. */
+// eslint-disable-next-line no-control-regex -- as above
+const DECODED_AMBIGUOUS = /[/\\?#%\u0000-\u001f\u007f]/;
+/** A dot segment, also as Tomcat-style "..;params". */
+const DOT_SEGMENT = /^\.\.?(;|$)/;
+
+/**
+ * The path of an X-Forwarded-Uri, percent-decoded, when every upstream must read it the same way;
+ * otherwise throws TargetError. Refused: a dot segment (`.`, `..`, encoded or `..;x`), an empty
+ * segment (`//`, except one trailing `/`), a backslash, a fragment, control characters, a malformed
+ * escape, and escapes that decode to `/`, `\`, `?`, `#`, `%` (double encoding) or controls, also after
+ * Unicode NFKC folding (a full-width `．．` is `..` to some upstreams). The query is not part of it.
+ * podindex decides on the target it reads here; the proxy forwards the raw URI upstream, so a path
+ * an upstream could resolve to another target (`/fn/allowed/../../other/secret`) is never allowed.
+ */
+export function forwardedPath(uri: string): string {
+  const ambiguous = (what: string) =>
+    new TargetError(`X-Forwarded-Uri is ambiguous (${what}): refused, as an upstream may read another target`);
+  if (RAW_AMBIGUOUS.test(uri)) throw ambiguous("a backslash, fragment, space or control character");
+  const query = uri.indexOf("?");
+  const path = query === -1 ? uri : uri.slice(0, query);
+  if (!path.startsWith("/")) throw ambiguous("not a path starting with /");
+  const segments = path.slice(1).split("/");
+  const decoded = segments.map((raw, i) => {
+    let segment: string;
+    try {
+      segment = decodeURIComponent(raw);
+    } catch {
+      throw ambiguous("a malformed percent-escape");
+    }
+    if (segment === "" && i < segments.length - 1) throw ambiguous("an empty segment");
+    for (const form of [segment, segment.normalize("NFKC")]) {
+      if (DOT_SEGMENT.test(form)) throw ambiguous("a dot segment");
+      if (DECODED_AMBIGUOUS.test(form))
+        throw ambiguous("an escape that decodes to /, \\, ?, #, % or a control character");
+    }
+    return segment;
+  });
+  return `/${decoded.join("/")}`;
 }
 
 function fail(path: string, message: string): never {
   throw new SpecError("InvalidForwardAuth", `${path}: ${message}`);
 }
 
-/** The named groups a regular expression defines (an alternative that matches "" reveals them all). */
-function groupNames(re: RegExp): string[] {
-  return Object.keys(new RegExp(`${re.source}|`).exec("")?.groups ?? {});
-}
-
 function compilePattern(p: { header?: unknown; regex?: unknown; namespace?: unknown }, path: string): Pattern {
   const header = String(p.header ?? "").toLowerCase();
-  if (!(header in HEADERS))
+  if (!(HEADERS as readonly string[]).includes(header))
     fail(`${path}.header`, `Unsupported value: ${JSON.stringify(p.header)}: "X-Forwarded-Uri" or "X-Forwarded-Host"`);
-  let regex: RegExp;
+  let regex: RE2JS;
   try {
-    regex = new RegExp(String(p.regex ?? ""));
+    regex = RE2JS.compile(String(p.regex ?? ""));
   } catch (err) {
-    fail(`${path}.regex`, `Invalid value: ${(err as Error).message}`);
+    fail(`${path}.regex`, `Invalid value: ${(err as Error).message} (RE2 syntax: no lookarounds or backreferences)`);
   }
-  const groups = groupNames(regex);
+  const groups = Object.keys(regex.namedGroups());
   const extra = groups.filter(g => g !== "namespace" && g !== "name");
   if (extra.length)
     fail(`${path}.regex`, `Invalid value: unknown named group(s) ${extra.join(", ")}: use namespace and name`);
@@ -70,7 +112,12 @@ function compilePattern(p: { header?: unknown; regex?: unknown; namespace?: unkn
       "Invalid value: give the target namespace either as a (?<namespace>...) group or as `namespace`, exactly one",
     );
   }
-  return { header: header as PatternHeader, regex, namespace: p.namespace as string | undefined };
+  return {
+    header: header as PatternHeader,
+    regex,
+    groups: new Set(groups),
+    namespace: p.namespace as string | undefined,
+  };
 }
 
 /**
@@ -131,17 +178,22 @@ export class ForwardAuthPolicy {
 
   /**
    * The call's target: ?namespace= (and ?name=) when given, which the proxy fills from its own
-   * placeholders; otherwise the first pattern that matches its header. Throws TargetError.
+   * placeholders; otherwise the first pattern that matches its header (X-Forwarded-Uri: its
+   * decoded path, see forwardedPath). Throws TargetError, also for an ambiguous X-Forwarded-Uri
+   * when the target is read from the query: the upstream is handed that URI all the same.
    */
   target(input: TargetInput): Target {
+    const path = input.forwardedUri === undefined ? undefined : forwardedPath(input.forwardedUri);
     if (input.namespace !== undefined && input.namespace !== "") {
       return checked(input.namespace, input.name || undefined, "query");
     }
     for (const p of this.patterns) {
-      const value = input[HEADERS[p.header]];
-      const m = value === undefined ? null : p.regex.exec(value);
-      if (!m) continue;
-      return checked(m.groups?.namespace ?? p.namespace ?? "", m.groups?.name || undefined, p.header);
+      const value = p.header === "x-forwarded-uri" ? path : input.forwardedHost;
+      if (value === undefined) continue;
+      const m = p.regex.matcher(value);
+      if (!m.find()) continue;
+      const group = (g: string) => (p.groups.has(g) ? m.group(g) : null) || undefined;
+      return checked(group("namespace") ?? p.namespace ?? "", group("name"), p.header);
     }
     throw new TargetError(
       this.patterns.length

@@ -295,6 +295,52 @@ describe("GET /v1/forward-auth", () => {
       ).toContain("limited to 8192");
     });
 
+    it("refuses a path an upstream could resolve to another target than the one decided on", async () => {
+      // web-1 (apps) is granted functions/hello; a dot-segment-resolving upstream would serve default/secret
+      for (const uri of [
+        "/fission-function/functions/hello/../../default/secret",
+        "/fission-function/functions/hello/%2e%2e/%2e%2e/default/secret",
+        "/fission-function/functions/hello/..%2f..%2fdefault/secret",
+        "/fission-function/functions//hello",
+        "/fission-function/functions/hello\\..\\..\\default\\secret",
+      ]) {
+        for (const url of ["/v1/forward-auth?index=fission", "/v1/forward-auth?namespace=functions&name=hello"]) {
+          const res = await call(url, { xff: "10.42.0.10", uri });
+          expect(res.status, `${url} ${uri}`).toBe(400);
+          expect(res.body).toMatchObject({ allowed: false, reason: "BadRequest" });
+          expect(res.body.message).toContain("X-Forwarded-Uri is ambiguous");
+          expect(res.headers["x-podindex-pod-name"]).toBeUndefined();
+        }
+      }
+      // the same call on a plain path is allowed
+      const plain = await call("/v1/forward-auth?index=fission", {
+        xff: "10.42.0.10",
+        uri: "/fission-function/functions/hello",
+      });
+      expect(plain.body).toMatchObject({ allowed: true, reason: "Granted" });
+    });
+
+    it("gives every text of one caller address one answer, and refuses a form refused plain everywhere", async () => {
+      const answer = async (opts: Parameters<typeof call>[1]) => {
+        const res = await call("/v1/forward-auth?namespace=apps", opts);
+        return [res.status, res.body.reason, res.body.caller?.ip ?? null];
+      };
+      // IPv4-compatible ::10.42.0.10 is the IPv6 address ::a2a:a (no pod has it), not web-1's 10.42.0.10
+      const compat = [403, "UnknownCaller", "::a2a:a"];
+      expect(await answer({ xff: "::10.42.0.10" })).toEqual(compat);
+      expect(await answer({ xff: "::a2a:a" })).toEqual(compat);
+      expect(await answer({ xff: "::0:0a2a:000A" })).toEqual(compat);
+      const web = [200, "SameNamespace", "10.42.0.10"];
+      expect(await answer({ xff: "10.42.0.10" })).toEqual(web);
+      expect(await answer({ xff: "::ffff:10.42.0.10" })).toEqual(web);
+      expect(await answer({ xff: "::FFFF:0a2a:a" })).toEqual(web);
+      expect(await answer({ from: "::ffff:a2a:a" })).toEqual(web);
+      for (const ip of ["010.42.0.10", "::ffff:010.42.0.10", "::ffff:0x0a.42.0.10", "fd00:42:0:0:0:0:00.0.0.16"]) {
+        expect((await answer({ xff: ip }))[0], ip).toBe(400);
+        expect((await answer({ from: ip }))[0], ip).toBe(400);
+      }
+    });
+
     it("logs every decision as one structured line and counts it on /metrics", async () => {
       await call("/v1/forward-auth?namespace=apps&name=hello", { xff: "10.42.0.10" });
       await call("/v1/forward-auth?namespace=apps", { xff: "10.42.0.20" });

@@ -1,7 +1,7 @@
 import { K8s, kind } from "kubernetes-fluent-client";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { load as loadYaml } from "js-yaml";
@@ -186,6 +186,39 @@ describe.skipIf(!caddy)("Caddy forward_auth in front of podindex", () => {
     expect(seen[0]["x-podindex-owner-kind"]).toBe("");
     expect(seen[0]["x-podindex-owner-name"]).toBe("");
     expect(seen[0]["x-podindex-labels"]).toBe("app=report");
+  });
+
+  /** A GET whose request line is sent byte for byte (fetch and http.request resolve "..", as curl does without --path-as-is). */
+  const rawGet = (from: string, path: string, via: RunningCaddy) =>
+    new Promise<{ status: number; text: string }>((resolve, reject) => {
+      seen.length = 0;
+      let text = "";
+      const sock = connect({ host: "127.0.0.1", port: via.port, localAddress: from }, () =>
+        sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`),
+      );
+      sock.setEncoding("utf8");
+      sock.on("data", d => (text += d));
+      sock.on("error", reject);
+      sock.on("end", () => resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]), text }));
+    });
+
+  it("refuses a path the upstream could resolve to another target than the one podindex decided on", async () => {
+    // web-1 (apps) may call functions/report, and may not call tools/secret
+    expect((await rawGet(WEB, "/fission-function/functions/report", proxy)).status).toBe(200);
+    for (const path of [
+      "/fission-function/functions/report/../../tools/secret",
+      "/fission-function/functions/report/%2e%2e/%2E%2E/tools/secret",
+    ]) {
+      for (const [via, front] of [
+        [proxy, "/fission-function"],
+        [placeholders, "/fn"],
+      ] as const) {
+        const res = await rawGet(WEB, path.replace("/fission-function", front), via);
+        expect(res.status, `${front} ${path}`).toBe(400);
+        expect(res.text).toContain("X-Forwarded-Uri is ambiguous");
+        expect(seen).toHaveLength(0);
+      }
+    }
   });
 
   it("reads the target from the query when Caddy fills it from its placeholders", async () => {
