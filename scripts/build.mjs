@@ -1,7 +1,7 @@
 // npm run build: a clean dist/ with deployable manifests, failing on any type error.
 // `pepr build` alone exits 0 when tsc fails and never cleans dist/, so this wraps it.
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 
 const run = (cmd, args) => {
   const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, FORCE_COLOR: "0" } });
@@ -29,5 +29,12 @@ if (manifests.length === 0) {
   console.error("build failed: pepr build wrote no pepr-module-*.yaml to dist/");
   process.exit(1);
 }
+// Pepr gives the watcher 5 s to stop; podindex drains for PODINDEX_DRAIN_SECONDS (10) and then has
+// 5 s to close, so the kubelet must wait longer than that before it kills the pod.
+const file = `dist/${manifests[0]}`;
+writeFileSync(
+  file,
+  readFileSync(file, "utf8").replaceAll("terminationGracePeriodSeconds: 5", "terminationGracePeriodSeconds: 20"),
+);
 cpSync("crds", "dist/crds", { recursive: true });
 console.log(`built: ${["dist/" + manifests[0], "dist/crds/"].join(", ")}`);
