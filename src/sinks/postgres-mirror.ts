@@ -144,8 +144,11 @@ export class PostgresMirror {
   readonly #qualified: string;
   readonly #table: string;
   #pool: pg.Pool | undefined;
-  /** the connection of the write in flight (stop() closes it when the write overruns) */
-  #client: pg.PoolClient | undefined;
+  /** the settings #pool was made with */
+  #config: pg.PoolConfig = {};
+  /** the server process of the write in flight (stop() terminates it when the write overruns) */
+  #backend: number | undefined;
+  readonly #pids = new WeakMap<pg.PoolClient, number>();
   #tableReady = false;
   #dirty = new Map<string, ServiceRef>();
   #full = true;
@@ -219,11 +222,9 @@ export class PostgresMirror {
     clearTimeout(this.#timer);
     clearInterval(this.#resync);
     if (this.#running && !(await within(this.#running, this.#o.stopTimeoutMs))) {
-      this.#o.log.warn(
-        { table: this.#qualified },
-        "PostgreSQL mirror write still running at stop; closing its connection",
-      );
-      await within(this.#client?.end() ?? Promise.resolve(), this.#o.stopTimeoutMs);
+      this.#o.log.warn({ table: this.#qualified }, "PostgreSQL mirror write still running at stop; terminating it");
+      // closing the socket is not enough: a backend waiting on a lock notices only once it gets the lock
+      if (this.#backend !== undefined) await within(this.#terminate(this.#backend), this.#o.stopTimeoutMs);
     }
     const pool = this.#pool;
     this.#pool = undefined;
@@ -254,13 +255,18 @@ export class PostgresMirror {
     this.#dirty.clear();
     try {
       const client = await (await this.#connect()).connect();
-      this.#client = client;
+      let pid = this.#pids.get(client);
+      if (pid === undefined) {
+        pid = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
+        this.#pids.set(client, pid);
+      }
+      this.#backend = pid;
       try {
         if (!this.#tableReady) await this.#prepareTable(client);
         if (full) await this.#write(client, this.#o.desiredServices(), true);
         else await this.#write(client, batch, false);
       } finally {
-        this.#client = undefined;
+        this.#backend = undefined;
         client.release();
       }
       this.#backoff = this.#o.minBackoffMs;
@@ -305,8 +311,28 @@ export class PostgresMirror {
     });
     // an idle client's error (the server went away) must not crash the process; the next write fails and retries
     pool.on("error", err => this.#o.log.warn({ err: err.message }, "PostgreSQL connection lost"));
+    // nor a checked-out one's (the server ended it mid-write): that write fails and retries
+    pool.on("connect", client => client.on("error", () => undefined));
     this.#pool = pool;
+    this.#config = config;
     return pool;
+  }
+
+  /** End a server process of this mirror's (a role may terminate its own), over a connection of its own. */
+  async #terminate(pid: number): Promise<void> {
+    const client = new pg.Client({ connectionTimeoutMillis: this.#o.connectTimeoutMs, ...this.#config });
+    client.on("error", () => undefined);
+    try {
+      await client.connect();
+      await client.query("SELECT pg_terminate_backend($1)", [pid]);
+    } catch (err) {
+      this.#o.log.warn(
+        { err: err instanceof Error ? err.message : String(err) },
+        "could not end a stuck PostgreSQL query",
+      );
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   /** Create what is missing (createSchema), then check that the table has observer's columns and key. */
