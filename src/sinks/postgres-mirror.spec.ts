@@ -335,9 +335,10 @@ describe("PostgresMirror against a real PostgreSQL", () => {
   });
 
   it("stops within stopTimeoutMs while a write waits on a lock, closing that connection", async () => {
+    const health: SinkHealth[] = [];
     const desired = new Desired();
     const web = desired.set("apps", "web", [["web-1", "10.42.0.10"]]);
-    const m = mirror("public.stuck", desired, "dev", undefined, {
+    const m = mirror("public.stuck", desired, "dev", h => health.push(h), {
       lockTimeoutMs: 60_000,
       statementTimeoutMs: 60_000,
       stopTimeoutMs: 300,
@@ -351,6 +352,8 @@ describe("PostgresMirror against a real PostgreSQL", () => {
       await m.stop();
       expect(Date.now() - started).toBeLessThan(2000);
       await eventually(async () => expect(await waitingOnLocks()).toBe(0));
+      // the write it ended is no health change of the PodIndex (no Warning Event for a mirror that is gone)
+      expect(health.map(h => h.reason)).toEqual(["Synced"]);
     } finally {
       await lock.release();
     }

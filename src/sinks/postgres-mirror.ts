@@ -221,10 +221,12 @@ export class PostgresMirror {
     this.#stopped = true;
     clearTimeout(this.#timer);
     clearInterval(this.#resync);
-    if (this.#running && !(await within(this.#running, this.#o.stopTimeoutMs))) {
+    const running = this.#running;
+    if (running && !(await within(running, this.#o.stopTimeoutMs))) {
       this.#o.log.warn({ table: this.#qualified }, "PostgreSQL mirror write still running at stop; terminating it");
       // closing the socket is not enough: a backend waiting on a lock notices only once it gets the lock
       if (this.#backend !== undefined) await within(this.#terminate(this.#backend), this.#o.stopTimeoutMs);
+      await within(running, this.#o.stopTimeoutMs);
     }
     const pool = this.#pool;
     this.#pool = undefined;
@@ -452,7 +454,8 @@ export class PostgresMirror {
   #setHealth(h: SinkHealth): void {
     const changed = h.ready !== this.#health.ready || h.reason !== this.#health.reason;
     this.#health = changed ? h : { ...this.#health, lastSyncTime: h.lastSyncTime };
-    if (changed) this.#o.onHealth?.(h);
+    // a stopped mirror's last write (ended by stop()) is no news about the PodIndex
+    if (changed && !this.#stopped) this.#o.onHealth?.(h);
   }
 }
 
