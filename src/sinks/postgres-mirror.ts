@@ -216,7 +216,7 @@ export class PostgresMirror {
     return new Promise(resolve => this.#idle.push(resolve));
   }
 
-  /** Stop writing; resolves once the write in flight ended, or within stopTimeoutMs after closing its connection. */
+  /** Stop writing; resolves once the write in flight ended, or soon after stopTimeoutMs by terminating its query. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
@@ -257,13 +257,13 @@ export class PostgresMirror {
     this.#dirty.clear();
     try {
       const client = await (await this.#connect()).connect();
-      let pid = this.#pids.get(client);
-      if (pid === undefined) {
-        pid = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
-        this.#pids.set(client, pid);
-      }
-      this.#backend = pid;
       try {
+        let pid = this.#pids.get(client);
+        if (pid === undefined) {
+          pid = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
+          this.#pids.set(client, pid);
+        }
+        this.#backend = pid;
         if (!this.#tableReady) await this.#prepareTable(client);
         if (full) await this.#write(client, this.#o.desiredServices(), true);
         else await this.#write(client, batch, false);
