@@ -15,7 +15,7 @@ import { EventRecorder, type EmitEvent } from "./events";
 import { Metrics } from "./metrics";
 import { Readiness } from "./readiness";
 import { poolConfigFromSecret } from "./sinks/pg-connection";
-import { PostgresMirror } from "./sinks/postgres-mirror";
+import { PostgresMirror, mirrorTarget } from "./sinks/postgres-mirror";
 import { StatusWriter } from "./status/status-writer";
 import { summarize } from "./status/summary";
 import { SpecError } from "./views/selector";
@@ -156,11 +156,21 @@ export class PodIndexApp {
     if (this.views.delete(name)) this.deps.log.info({ podindex: name }, "PodIndex removed");
   }
 
-  /** Start, replace or stop the PostgreSQL mirror of a PodIndex as its spec.services.postgres says. */
+  /**
+   * Start, replace or stop the PostgreSQL mirror of a PodIndex as its spec.services.postgres says.
+   * A (table, cluster) pair belongs to one PodIndex, the first by name among those naming it (each
+   * one's full resync would delete the other's rows): the others get a mirror that reports TableInUse.
+   */
   #syncMirror(view: PodIndexView): void {
     const pg = view.postgres;
+    const target = pg ? mirrorTarget(pg.table!, pg.cluster!) : undefined;
+    const sharing = this.views
+      .list()
+      .filter(v => target && v.postgres && mirrorTarget(v.postgres.table!, v.postgres.cluster!) === target);
+    const owner = sharing.map(v => v.name).sort()[0];
+    const claimedBy = owner !== view.name ? owner : undefined;
     // any new generation builds a new mirror (its first write is a full resync under the new spec)
-    const signature = pg ? JSON.stringify([view.uid, view.generation]) : "";
+    const signature = pg ? JSON.stringify([view.uid, view.generation, claimedBy ?? null]) : "";
     const current = this.#mirrors.get(view.name);
     if (current?.signature === signature) return;
     const after = this.#dropMirror(view.name);
@@ -171,6 +181,8 @@ export class PodIndexApp {
         poolConfigFromSecret(await this.deps.readSecret(pg.secretRef.namespace, pg.secretRef.name), secret),
       table: pg.table!,
       cluster: pg.cluster!,
+      createSchema: pg.createSchema,
+      claimedBy,
       desired: service =>
         this.services.readyPods(view, service).map(e => ({
           namespace: service.namespace,
@@ -197,6 +209,8 @@ export class PodIndexApp {
     });
     const entry = { signature, mirror, started: false, after };
     this.#mirrors.set(view.name, entry);
+    // the others naming this pair: one that sorts after this PodIndex is refused now
+    for (const other of sharing) if (other.name !== view.name) this.#syncMirror(other);
     this.#startMirrors();
   }
 
@@ -215,6 +229,11 @@ export class PodIndexApp {
     const m = this.#mirrors.get(name);
     if (!m) return Promise.resolve();
     this.#mirrors.delete(name);
+    // a PodIndex refused because this one held its (table, cluster) may take the pair over; once the
+    // caller is done (the view of a PodIndex being forgotten is deleted after this)
+    queueMicrotask(() => {
+      for (const view of this.views.list()) if (view.postgres && view.name !== name) this.#syncMirror(view);
+    });
     return m.mirror.stop();
   }
 

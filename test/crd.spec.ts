@@ -39,14 +39,22 @@ describe("the PodIndex CRD schema", () => {
     expect(res.body.spec.forwardAuth).toEqual({ sameNamespace: true, ...forwardAuth });
   });
 
-  it("defaults the PostgreSQL mirror's table and cluster name as the observer tool does", async () => {
+  it("defaults the PostgreSQL mirror's table and cluster name as the observer tool does, creating the table", async () => {
     const res = await create("mirror", { services: { postgres: { secretRef: { name: "db", namespace: "ops" } } } });
     expect(res.status).toBe(201);
     expect(res.body.spec.services.postgres).toEqual({
       secretRef: { name: "db", namespace: "ops" },
       table: "public.server",
       cluster: "default",
+      createSchema: true,
     });
+  });
+
+  it("keeps createSchema: false (a pre-created table written with DML only)", async () => {
+    const postgres = { secretRef: { name: "db", namespace: "ops" }, createSchema: false };
+    const res = await create("mirror-dml", { services: { postgres } });
+    expect(res.status).toBe(201);
+    expect(res.body.spec.services.postgres).toMatchObject({ createSchema: false });
   });
 
   it.each([
@@ -67,6 +75,12 @@ describe("the PodIndex CRD schema", () => {
       { services: { postgres: { secretRef: { name: "db", namespace: "ops" }, table: "x; drop table y" } } },
       "spec.services.postgres.table",
       "FieldValueInvalid",
+    ],
+    [
+      "a createSchema that is not a boolean",
+      { services: { postgres: { secretRef: { name: "db", namespace: "ops" }, createSchema: "no" } } },
+      "spec.services.postgres.createSchema",
+      "FieldValueTypeInvalid",
     ],
     [
       "a PostgreSQL mirror without its Secret",

@@ -64,6 +64,11 @@ export interface PostgresSinkSpec {
   table?: string;
   /** written into the cluster column (default "default") */
   cluster?: string;
+  /**
+   * create the schema, table and indexes when missing (default true; needs CREATE rights). false: the
+   * table must exist with observer's columns and key, and DML on it suffices
+   */
+  createSchema?: boolean;
 }
 
 /** Which EndpointSlices a PodIndex follows (within its namespaces), and where it mirrors them. */

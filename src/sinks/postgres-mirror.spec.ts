@@ -1,9 +1,18 @@
+import pg from "pg";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startPostgres, type RunningPostgres } from "../../test/support/embedded-pg";
 import { eventually } from "../../test/support/module";
 import type { ServiceRef } from "../endpoints/endpoint-cache";
-import { PostgresMirror, TableNameError, parseTableName, type MirrorRow, type SinkHealth } from "./postgres-mirror";
+import {
+  PostgresMirror,
+  TableNameError,
+  indexName,
+  parseTableName,
+  type MirrorRow,
+  type PostgresMirrorOptions,
+  type SinkHealth,
+} from "./postgres-mirror";
 
 const log = pino({ level: "silent" });
 
@@ -37,7 +46,13 @@ describe("PostgresMirror against a real PostgreSQL", () => {
     await Promise.all(mirrors.splice(0).map(m => m.stop()));
   });
 
-  const mirror = (table: string, desired: Desired, cluster = "dev", onHealth?: (h: SinkHealth) => void) => {
+  const mirror = (
+    table: string,
+    desired: Desired,
+    cluster = "dev",
+    onHealth?: (h: SinkHealth) => void,
+    more: Partial<PostgresMirrorOptions> = {},
+  ) => {
     const m = new PostgresMirror({
       connection: async () => db.config,
       table,
@@ -49,6 +64,7 @@ describe("PostgresMirror against a real PostgreSQL", () => {
       minBackoffMs: 100,
       maxBackoffMs: 400,
       onHealth,
+      ...more,
     });
     mirrors.push(m);
     m.start();
@@ -220,6 +236,173 @@ describe("PostgresMirror against a real PostgreSQL", () => {
     );
     secret = undefined;
     await eventually(() => expect(m.health()).toMatchObject({ ready: true, reason: "Synced" }));
+  });
+
+  /** a login role of the test server, with only what `grants` give it */
+  const role = async (name: string, ...grants: string[]) => {
+    await db.query(`CREATE ROLE ${name} LOGIN PASSWORD 'pw'`);
+    for (const grant of grants) await db.query(grant.replaceAll("$role", name));
+    return { ...db.config, user: name, password: "pw" };
+  };
+  const observerTable = (qualified: string) => `CREATE TABLE ${qualified} (
+      cluster text NOT NULL, namespace text NOT NULL, service text NOT NULL, pod_uid text NOT NULL, pod_name text,
+      pod_ip inet NOT NULL, ready boolean NOT NULL DEFAULT true, first_seen timestamptz NOT NULL DEFAULT now(),
+      last_seen timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (cluster, namespace, service, pod_uid))`;
+
+  it("with createSchema: false, writes an existing table as a role that has only DML on it", async () => {
+    await db.query(`CREATE SCHEMA lp`);
+    await db.query(observerTable("lp.endpoints"));
+    const dml = await role(
+      "mirror_dml",
+      "GRANT USAGE ON SCHEMA lp TO $role",
+      "GRANT SELECT, INSERT, UPDATE, DELETE ON lp.endpoints TO $role",
+    );
+    const desired = new Desired();
+    desired.set("apps", "web", [["web-1", "10.42.0.10"]]);
+    const config = { connection: async () => dml };
+    // creating what exists already still needs CREATE rights: PostgreSQL checks them first
+    const creating = mirror("lp.endpoints", desired, "dev", undefined, config);
+    await eventually(() => expect(creating.health()).toMatchObject({ ready: false, reason: "PermissionDenied" }));
+    expect(creating.health().message).toContain("createSchema: false");
+    await creating.stop();
+
+    await mirror("lp.endpoints", desired, "dev", undefined, { ...config, createSchema: false }).idle();
+    expect(await rows("lp.endpoints")).toEqual(["apps/web web-1 10.42.0.10"]);
+  });
+
+  it("with createSchema: true, creates schema, table and indexes as a role with CREATE on the database", async () => {
+    const ddl = await role("mirror_ddl", "GRANT CREATE ON DATABASE postgres TO $role");
+    const desired = new Desired();
+    desired.set("apps", "web", [["web-1", "10.42.0.10"]]);
+    await mirror("ddl.endpoints", desired, "dev", undefined, { connection: async () => ddl }).idle();
+    expect(await rows("ddl.endpoints")).toEqual(["apps/web web-1 10.42.0.10"]);
+    const owner = await db.query(`SELECT tableowner FROM pg_tables WHERE schemaname = 'ddl'`);
+    expect(owner.rows).toEqual([{ tableowner: "mirror_ddl" }]);
+  });
+
+  it("with createSchema: false, reports a missing table or one unlike observer's, and writes once it is fixed", async () => {
+    const health: SinkHealth[] = [];
+    const desired = new Desired();
+    desired.set("apps", "web", [["web-1", "10.42.0.10"]]);
+    const m = mirror("public.precreated", desired, "dev", h => health.push(h), { createSchema: false });
+    await eventually(() => expect(m.health()).toMatchObject({ ready: false, reason: "TableMissing" }));
+    expect(m.health().message).toContain("table public.precreated does not exist");
+    await db.query(`CREATE TABLE public.precreated (cluster text, namespace text, service text, pod_uid text)`);
+    await eventually(() => expect(m.health()).toMatchObject({ ready: false, reason: "TableMismatch" }));
+    expect(m.health().message).toContain("pod_ip inet (missing)");
+    expect(m.health().message).toContain("a primary key or unique index on (cluster, namespace, service, pod_uid)");
+    // in one transaction: the mirror never sees the table gone again
+    await db.query(`DROP TABLE public.precreated; ${observerTable("public.precreated")}`);
+    await m.idle();
+    expect(await rows("public.precreated")).toEqual(["apps/web web-1 10.42.0.10"]);
+    expect(health.map(h => h.reason)).toEqual(["TableMissing", "TableMismatch", "Synced"]);
+  });
+
+  /** a second session holding an ACCESS EXCLUSIVE lock on the table until release() */
+  const lockTable = async (table: string) => {
+    const other = new pg.Client(db.config);
+    await other.connect();
+    await other.query("BEGIN");
+    await other.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+    return {
+      release: async () => {
+        await other.query("COMMIT");
+        await other.end();
+      },
+    };
+  };
+  const waitingOnLocks = async () =>
+    (await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`)).rows[0].n;
+
+  it("fails a write stuck behind another session's lock after lock_timeout, and writes once the lock is gone", async () => {
+    const desired = new Desired();
+    const web = desired.set("apps", "web", [["web-1", "10.42.0.10"]]);
+    const m = mirror("public.locked", desired, "dev", undefined, { lockTimeoutMs: 200 });
+    await m.idle();
+    const lock = await lockTable("public.locked");
+    desired.set("apps", "web", [["web-2", "10.42.0.11"]]);
+    m.markDirty(web);
+    await eventually(() =>
+      expect(m.health()).toMatchObject({
+        ready: false,
+        reason: "DatabaseUnavailable",
+        message: "canceling statement due to lock timeout",
+      }),
+    );
+    await lock.release();
+    await m.idle();
+    expect(await rows("public.locked")).toEqual(["apps/web web-2 10.42.0.11"]);
+  });
+
+  it("stops within stopTimeoutMs while a write waits on a lock, closing that connection", async () => {
+    const health: SinkHealth[] = [];
+    const desired = new Desired();
+    const web = desired.set("apps", "web", [["web-1", "10.42.0.10"]]);
+    const m = mirror("public.stuck", desired, "dev", h => health.push(h), {
+      lockTimeoutMs: 60_000,
+      statementTimeoutMs: 60_000,
+      stopTimeoutMs: 300,
+    });
+    await m.idle();
+    const lock = await lockTable("public.stuck");
+    try {
+      m.markDirty(web);
+      await eventually(async () => expect(await waitingOnLocks()).toBe(1));
+      const started = Date.now();
+      await m.stop();
+      // without timeouts it waited for the lock (60 s here, for ever by default)
+      expect(Date.now() - started).toBeLessThan(3000);
+      await eventually(async () => expect(await waitingOnLocks()).toBe(0));
+      // the write it ended is no health change of the PodIndex (no Warning Event for a mirror that is gone)
+      expect(health.map(h => h.reason)).toEqual(["Synced"]);
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it("names the indexes of a 63-character table uniquely and within 63 bytes", async () => {
+    const table = `t${"x".repeat(62)}`;
+    const desired = new Desired();
+    desired.set("apps", "web", [["web-1", "10.42.0.10"]]);
+    await mirror(table, desired).idle();
+    const idx = await db.query(`SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1 ORDER BY 1`, [table]);
+    const defs = idx.rows.map(i => i.indexdef.replace(/.* USING btree /, ""));
+    expect(defs.sort()).toEqual(["(cluster, namespace, service, pod_uid)", "(namespace, service)", "(pod_ip)"]);
+    for (const i of idx.rows) expect(Buffer.byteLength(i.indexname)).toBeLessThanOrEqual(63);
+    expect(indexName("server", "pod_ip")).toBe("server_pod_ip");
+    expect(indexName(table, "pod_ip")).not.toBe(indexName(`${table.slice(0, 62)}y`, "pod_ip"));
+  });
+
+  it("reports one health change per state and reason, whatever each failed attempt's error says", async () => {
+    const health: SinkHealth[] = [];
+    let attempts = 0;
+    const desired = new Desired();
+    desired.set("apps", "web", [["web-1", "10.42.0.10"]]);
+    // each attempt fails with its own text (a different unknown user), then the settings are right
+    const m = mirror("public.flap", desired, "dev", h => health.push(h), {
+      minBackoffMs: 10,
+      maxBackoffMs: 10,
+      connection: async () => (++attempts <= 4 ? { ...db.config, user: `nobody_${attempts}` } : db.config),
+    });
+    await m.idle();
+    expect(attempts).toBeGreaterThan(4);
+    expect(health.map(h => h.reason)).toEqual(["DatabaseUnavailable", "Synced"]);
+    expect(health[0].message).toContain("nobody_1");
+  });
+
+  it("never connects when another PodIndex mirrors into the same table and cluster", async () => {
+    const health: SinkHealth[] = [];
+    const m = mirror("public.server", new Desired(), "dev", h => health.push(h), {
+      claimedBy: "first",
+      connection: () => Promise.reject(new Error("must not connect")),
+    });
+    expect(m.health()).toEqual({
+      ready: false,
+      reason: "TableInUse",
+      message:
+        'public.server with cluster "dev" is mirrored by PodIndex first: give this PodIndex its own table or cluster',
+    });
+    expect(health).toEqual([m.health()]);
   });
 
   it("refuses hostile table names before connecting", () => {

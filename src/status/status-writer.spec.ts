@@ -1,16 +1,20 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
+import { eventually } from "../../test/support/module";
 import { PodIndex, type PodIndexStatus } from "../kinds/podindex";
 import { SpecError } from "../views/selector";
 import { StatusWriter } from "./status-writer";
 import type { IndexSummary } from "./summary";
 
-function setup(summary: IndexSummary) {
+function setup(summary: IndexSummary, write?: (status: PodIndexStatus) => Promise<void>) {
   const writes: [string, PodIndexStatus][] = [];
   let clock = Date.parse("2026-11-25T01:00:00Z");
   const writer = new StatusWriter({
     log: pino({ level: "silent" }),
-    write: async (name, status) => void writes.push([name, status]),
+    write: async (name, status) => {
+      await write?.(status);
+      writes.push([name, status]);
+    },
     summaries: () => new Map([["web", summary]]),
     degraded: () => undefined,
     ready: () => true,
@@ -62,5 +66,75 @@ describe("StatusWriter", () => {
     writer.track(pi());
     await settle();
     expect(writes).toHaveLength(0);
+  });
+
+  it("deletes what it no longer reports: null, in the merge patch, for each key it wrote before", async () => {
+    const summary: IndexSummary = {
+      pods: 2,
+      ips: 2,
+      conflicts: 0,
+      namespaces: 1,
+      services: 1,
+      endpoints: 3,
+      readyEndpoints: 2,
+    };
+    const { writer, writes } = setup(summary);
+    writer.track(pi());
+    await settle();
+    expect(writes[0][1]).toMatchObject({ services: 1, endpoints: 3, readyEndpoints: 2 });
+    // spec.services removed: the summary has no service counts any more
+    delete summary.services;
+    delete summary.endpoints;
+    delete summary.readyEndpoints;
+    writer.track(pi(2));
+    await settle();
+    expect(writes).toHaveLength(2);
+    expect(writes[1][1]).toMatchObject({
+      observedGeneration: 2,
+      pods: 2,
+      services: null,
+      endpoints: null,
+      readyEndpoints: null,
+    });
+    writer.markDirty();
+    await settle();
+    expect(writes).toHaveLength(2);
+  });
+
+  it("deletes keys of the status read from the object that it does not report", async () => {
+    const { writer, writes } = setup({ pods: 1, ips: 1, conflicts: 0, namespaces: 1 });
+    writer.track(Object.assign(pi(), { status: { observedGeneration: 1, pods: 1, services: 4, endpoints: 9 } }));
+    await settle();
+    expect(writes[0][1]).toMatchObject({ pods: 1, services: null, endpoints: null });
+    expect(writes[0][1]).not.toHaveProperty("readyEndpoints");
+  });
+
+  it("keeps one write in flight per PodIndex, and the status written last is the latest", async () => {
+    const summary: IndexSummary = { pods: 1, ips: 1, conflicts: 0, namespaces: 1 };
+    const pending: (() => void)[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const { writer, writes } = setup(summary, async () => {
+      most = Math.max(most, ++inFlight);
+      await new Promise<void>(resolve => pending.push(resolve));
+      inFlight--;
+    });
+    writer.track(pi());
+    await eventually(() => expect(pending).toHaveLength(1));
+    // the first write hangs; meanwhile the pods change twice and flushes come due
+    summary.pods = 2;
+    writer.markDirty();
+    await settle();
+    summary.pods = 3;
+    writer.markDirty();
+    await settle();
+    expect(pending).toHaveLength(1);
+    pending.shift()!();
+    await eventually(() => expect(pending).toHaveLength(1));
+    pending.shift()!();
+    await eventually(() => expect(writes.map(([, st]) => st.pods)).toEqual([1, 3]));
+    await settle();
+    expect(writes).toHaveLength(2);
+    expect(most).toBe(1);
   });
 });

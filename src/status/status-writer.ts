@@ -16,7 +16,10 @@ interface Tracked {
 
 export interface StatusWriterDeps {
   log: Logger;
-  /** PATCH the PodIndex's /status */
+  /**
+   * PATCH the PodIndex's /status with this JSON merge patch: the whole status podindex reports, and
+   * null for each key it reported before and no longer does (so that the patch deletes it)
+   */
   write: (name: string, status: PodIndexStatus) => Promise<void>;
   /** the current summaries, computed only when a flush is due */
   summaries: () => Map<string, IndexSummary>;
@@ -33,16 +36,26 @@ export interface StatusWriterDeps {
 /** The status without the field that changes on every computation. */
 const comparable = ({ lastSyncTime: _t, ...rest }: PodIndexStatus) => (void _t, rest);
 
+/** `next` as a merge patch over `prev`: what `prev` has and `next` lacks is sent as null, which deletes it. */
+function mergePatch(next: PodIndexStatus, prev: PodIndexStatus): PodIndexStatus {
+  const gone = Object.keys(prev).filter(k => !(k in next));
+  // null is how a merge patch says "remove": the type of the status itself has no room for it
+  return { ...Object.fromEntries(gone.map(k => [k, null])), ...next } as PodIndexStatus;
+}
+
 /**
  * Writes each PodIndex's status through the status subresource: coalesced (any number of changes
  * within `intervalMs` make at most one write per PodIndex), and only when something other than
  * lastSyncTime changed. A status write comes back as a MODIFIED of the same generation, which the
- * app ignores, so writing never loops.
+ * app ignores, so writing never loops. At most one write per PodIndex is in flight: a flush that
+ * finds one running leaves that PodIndex for a flush after it, which writes the status as it is then.
  */
 export class StatusWriter {
   readonly #tracked = new Map<string, Tracked>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
+  /** the write in flight per PodIndex */
+  readonly #writing = new Map<string, Promise<void>>();
   #stopped = false;
   /** at most one write per PodIndex per this many ms (the app sets it from its configuration) */
   intervalMs = 2000;
@@ -80,6 +93,7 @@ export class StatusWriter {
     this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#flushing;
+    await Promise.all(this.#writing.values());
   }
 
   /** Every tracked PodIndex's status as it would be written now (for GET /v1/indexes). */
@@ -100,17 +114,33 @@ export class StatusWriter {
     const now = (this.deps.now?.() ?? new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
     const summaries = this.deps.summaries();
     const degraded = this.deps.degraded();
+    const writes: Promise<void>[] = [];
     for (const [name, t] of this.#tracked) {
+      const inFlight = this.#writing.get(name);
+      if (inFlight) {
+        // the latest wins: computed again once that write is done
+        writes.push(inFlight.finally(() => this.markDirty()));
+        continue;
+      }
       const next = this.#compute(name, t, summaries.get(name), degraded, now);
       if (isDeepStrictEqual(comparable(next), comparable(t.status))) continue;
-      try {
-        await this.deps.write(name, next);
-        t.status = next;
-        this.deps.onWrite?.(name);
-      } catch (err) {
-        this.deps.log.warn({ podindex: name, err }, "writing PodIndex status failed; retrying");
-        this.markDirty();
-      }
+      const write = this.#write(name, t, next).finally(() => this.#writing.delete(name));
+      this.#writing.set(name, write);
+      writes.push(write);
+    }
+    await Promise.all(writes);
+  }
+
+  async #write(name: string, t: Tracked, next: PodIndexStatus): Promise<void> {
+    try {
+      await this.deps.write(name, mergePatch(next, t.status));
+      // track() may have replaced the record meanwhile (a new generation of the same object)
+      const current = this.#tracked.get(name);
+      if (current?.uid === t.uid) current.status = next;
+      this.deps.onWrite?.(name);
+    } catch (err) {
+      this.deps.log.warn({ podindex: name, err }, "writing PodIndex status failed; retrying");
+      this.markDirty();
     }
   }
 

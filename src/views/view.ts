@@ -125,5 +125,13 @@ function checkPostgres(pg: PostgresSinkSpec): PostgresSinkSpec {
   if (pg.cluster !== undefined && (pg.cluster === "" || pg.cluster.length > 253)) {
     throw new SpecError("InvalidSink", `${at}.cluster: Invalid value: 1 to 253 characters`);
   }
-  return { secretRef: pg.secretRef, table: pg.table ?? "public.server", cluster: pg.cluster ?? "default" };
+  if (pg.createSchema !== undefined && typeof pg.createSchema !== "boolean") {
+    throw new SpecError("InvalidSink", `${at}.createSchema: Invalid value: true or false`);
+  }
+  return {
+    secretRef: pg.secretRef,
+    table: pg.table ?? "public.server",
+    cluster: pg.cluster ?? "default",
+    createSchema: pg.createSchema ?? true,
+  };
 }

@@ -207,10 +207,93 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
     });
   }, 90_000);
 
+  it("refuses a second PodIndex on the same table and cluster: SinkReady=False TableInUse and an Event, the first's rows kept", async () => {
+    const before = await rows();
+    expect(before).toEqual(["web web-5 10.42.0.14"]);
+    // it follows no Service: a full resync of its own would delete every row of cluster "test"
+    await K8s(PodIndex).Apply({
+      apiVersion: "podindex.dev/v1alpha1",
+      kind: "PodIndex",
+      metadata: { name: "services-copy" },
+      spec: {
+        namespaces: ["elsewhere"],
+        services: {
+          postgres: {
+            secretRef: { name: "mirror-db", namespace: "podindex-system" },
+            table: "podindex.endpoints",
+            cluster: "test",
+          },
+        },
+      },
+    });
+    await eventually(async () =>
+      expect((await K8s(PodIndex).Get("services-copy")).status?.conditions).toContainEqual(
+        expect.objectContaining({
+          type: "SinkReady",
+          status: "False",
+          reason: "TableInUse",
+          message:
+            'podindex.endpoints with cluster "test" is mirrored by PodIndex services: give this PodIndex its own table or cluster',
+        }),
+      ),
+    );
+    await eventually(async () =>
+      expect(
+        (await K8s(kind.CoreEvent).InNamespace("default").Get()).items
+          .filter(e => e.involvedObject.name === "services-copy")
+          .map(e => `${e.type} ${e.reason}`),
+      ).toEqual(["Warning TableInUse"]),
+    );
+    expect(await rows()).toEqual(before);
+    expect(await sinkCondition()).toMatchObject({ status: "True", reason: "Synced" });
+    await K8s(PodIndex).Delete("services-copy");
+  });
+
+  it("gives the pair to the PodIndex first by name, and back once that one is gone", async () => {
+    const copy = (name: string) =>
+      K8s(PodIndex).Apply({
+        apiVersion: "podindex.dev/v1alpha1",
+        kind: "PodIndex",
+        metadata: { name },
+        spec: {
+          namespaces: ["elsewhere"],
+          services: {
+            postgres: {
+              secretRef: { name: "mirror-db", namespace: "podindex-system" },
+              table: "podindex.endpoints",
+              cluster: "test",
+            },
+          },
+        },
+      });
+    await copy("a-first");
+    await eventually(async () =>
+      expect(await sinkCondition()).toMatchObject({ status: "False", reason: "TableInUse" }),
+    );
+    // a-first follows no Service in the pair: its full resync empties it
+    await eventually(async () => expect(await rows()).toEqual([]), 15_000);
+    await K8s(PodIndex).Delete("a-first");
+    await eventually(async () => expect(await sinkCondition()).toMatchObject({ status: "True", reason: "Synced" }));
+    await eventually(async () => expect(await rows()).toEqual(["web web-5 10.42.0.14"]));
+  });
+
   it("re-mirrors under a changed spec: a Service no longer followed loses its rows", async () => {
     await applyIndex({ matchLabels: { "kubernetes.io/service-name": "api" } });
     await eventually(async () => expect(await rows()).toEqual([]), 15_000);
     await eventually(async () => expect(await status()).toMatchObject({ services: 0, endpoints: 0 }));
     expect((await get("/v1/services/apps/web/endpoints")).status).toBe(404);
+  });
+
+  it("drops from the status what it no longer reports once spec.services is removed", async () => {
+    expect(await status()).toHaveProperty("services");
+    await K8s(PodIndex, { name: "services" }).Patch([{ op: "remove", path: "/spec/services" }]);
+    await eventually(async () => {
+      const st = await status();
+      expect(st.observedGeneration).toBe((await K8s(PodIndex).Get("services")).metadata?.generation);
+      expect(st).not.toHaveProperty("services");
+      expect(st).not.toHaveProperty("endpoints");
+      expect(st).not.toHaveProperty("readyEndpoints");
+      expect(st.conditions?.map(c => c.type)).not.toContain("SinkReady");
+    });
   });
 });
