@@ -204,6 +204,21 @@ describe("PagedFeed", () => {
       expect(lists()).toHaveLength(3);
     });
 
+    it("resumes from the last event delivered before an RST, not from the list's resourceVersion", async () => {
+      await boot();
+      sim.faults.add({ resource: "pods", on: "watch", action: { type: "cutAfter", events: 2, reset: true }, times: 1 });
+      start();
+      await eventually(() => expect(synced).toBe(1));
+      events.length = 0;
+      await label("c", "one");
+      await label("c", "two");
+      await eventually(() => expect(watches()).toHaveLength(2));
+      expect(param(watches()[1].path, "resourceVersion")).toBe(podRv("c"));
+      await label("d", "three");
+      await eventually(() => expect(events).toEqual(["MODIFIED c", "MODIFIED c", "MODIFIED d"]));
+      expect(String(errors[0])).toMatch(/ECONNRESET|connection was cut/);
+    });
+
     it("resumes from the newest bookmark, so a compaction meanwhile needs no relist", async () => {
       await boot({ bookmarkIntervalMs: 50 });
       start();

@@ -184,9 +184,8 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
           const page = JSON.parse(body) as ListPage<T>;
           for (const item of page.items ?? []) {
             const uid = item.metadata?.uid;
-            if (!uid) continue;
-            seen.add(uid);
-            this.#deliver(h, this.#known.has(uid) ? "MODIFIED" : "ADDED", item);
+            if (uid) seen.add(uid);
+            this.#deliver(h, uid && this.#known.has(uid) ? "MODIFIED" : "ADDED", item);
           }
           if (this.#stopped) return;
           rv = page.metadata?.resourceVersion ?? rv;
@@ -264,8 +263,9 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
   /** Pass on one object's change unless it is not newer than what is known; a throwing consumer skips it. */
   #deliver(h: FeedHandlers<T>, phase: FeedPhase, obj: T): void {
     if (this.#stopped) return;
-    const m = obj.metadata!;
-    const uid = m.uid!;
+    const m = obj.metadata ?? {};
+    const uid = m.uid;
+    if (!uid) return h.onSkipped?.(phase, obj, new Error("the object has no metadata.uid"));
     const rv = m.resourceVersion ?? "";
     // a deletion is final (UIDs are never reused), whatever version it carries
     if (phase === "DELETED") this.#known.delete(uid);
@@ -381,8 +381,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
         res.on("end", () =>
           settle(buffer.trim() ? new Error(`${what}: the stream ended in the middle of a line`) : undefined),
         );
-        res.on("error", settle);
-        res.on("aborted", () => settle(new Error(`${what}: the connection was cut`)));
+        res.on("error", err => settle(new Error(`${what}: the connection was cut (${err.message})`, { cause: err })));
       });
       req.on("socket", socket => socket.setKeepAlive(true, KEEPALIVE_MS));
       req.on("error", settle);
