@@ -62,6 +62,11 @@ describe("PagedFeed", () => {
   const gaps = (rs: { at: number }[]) => rs.slice(1).map((r, i) => r.at - rs[i].at);
   const podRv = (name: string) => sim.get("v1", "Pod", name, "default")!.metadata.resourceVersion as string;
 
+  /** synced, and the watch that follows is open at the server */
+  const watching = async () => {
+    await eventually(() => expect(synced).toBe(1));
+    await eventually(() => expect(watches()).toHaveLength(1));
+  };
   const boot = async (opts: ApiServerOptions = {}) => {
     sim = await startApiServer({ historyLimit: 20, ...opts });
     for (const name of ["a", "b", "c", "d", "e"]) sim.create(pod(name));
@@ -106,7 +111,7 @@ describe("PagedFeed", () => {
 
     it("resumes a dropped watch from its resourceVersion without relisting or missing a change", async () => {
       start();
-      await eventually(() => expect(synced).toBe(1));
+      await watching();
       events.length = 0;
       sim.dropWatches();
       await label("c", "api");
@@ -116,7 +121,7 @@ describe("PagedFeed", () => {
 
     it("says when it is back after an outage even if nothing changed meanwhile", async () => {
       start({ minWatchMs: 100 });
-      await eventually(() => expect(synced).toBe(1));
+      await watching();
       const restore = await sim.outage();
       await eventually(() => expect(errors.length).toBeGreaterThan(0));
       expect(recovered).toBe(0);
@@ -127,7 +132,7 @@ describe("PagedFeed", () => {
 
     it("relists after an outage and 410 Gone, reporting what vanished and what changed, not what stayed", async () => {
       start();
-      await eventually(() => expect(synced).toBe(1));
+      await watching();
       events.length = 0;
       // the apiserver goes away; another on the same etcd takes writes; history is compacted meanwhile
       const restore = await sim.outage();
@@ -190,7 +195,7 @@ describe("PagedFeed", () => {
     it("resumes from the newest resourceVersion after a reset connection and replays no older state", async () => {
       await boot();
       start();
-      await eventually(() => expect(synced).toBe(1));
+      await watching();
       events.length = 0;
       await label("c", "one");
       await label("c", "two");
@@ -222,7 +227,7 @@ describe("PagedFeed", () => {
     it("resumes from the newest bookmark, so a compaction meanwhile needs no relist", async () => {
       await boot({ bookmarkIntervalMs: 50 });
       start();
-      await eventually(() => expect(synced).toBe(1));
+      await watching();
       otherWrite("elsewhere"); // bumps the resourceVersion; pods' watch hears of it only by bookmark
       const current = String(sim.store.resourceVersion);
       const before = fresh;
@@ -239,7 +244,7 @@ describe("PagedFeed", () => {
     it("resumes a watch cut in the middle of a line and delivers that event once", async () => {
       await boot();
       start();
-      await eventually(() => expect(synced).toBe(1));
+      await watching();
       events.length = 0;
       sim.faults.add({
         resource: "pods",
@@ -262,7 +267,7 @@ describe("PagedFeed", () => {
 
     it("backs off a watch the server ends at once instead of reopening it hundreds of times a second", async () => {
       start({ backoff: { initialMs: 50, maxMs: 400, random: () => 0 } });
-      await eventually(() => expect(synced).toBe(1));
+      await watching();
       const remove = sim.faults.add({ resource: "pods", on: "watch", action: { type: "endAtOnce" } });
       sim.dropWatches();
       await new Promise(r => setTimeout(r, 1200));
