@@ -15,7 +15,7 @@ import { startApiServer, type FaultRule, type KObject, type SimulatedApiServer }
  * interleaved with every fault it can inject, through a real PagedFeed into a real PodCache and
  * EndpointCache wired as src/app.ts wires them. Reproduce a run with CHAOS_SEED (and CHAOS_RUNS).
  */
-const RUNS = Number(process.env.CHAOS_RUNS ?? 30);
+const RUNS = Number(process.env.CHAOS_RUNS ?? 40);
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
 
 const NAMESPACES = ["a", "b"] as const;
