@@ -1,4 +1,5 @@
 import { toPodRecord, type PodLike, type PodRecord } from "./pod-record";
+import { isOlder } from "./resource-version";
 
 export type MissReason = "unknown" | "terminal" | "hostNetwork";
 
@@ -16,12 +17,6 @@ const TOMBSTONES = 100_000;
 /** Whether a pod owns the IPs it lists: not on the host network and not finished. */
 export function ownsIps(rec: PodRecord): boolean {
   return !rec.hostNetwork && !TERMINAL.has(rec.phase);
-}
-
-/** Numeric comparison of two resourceVersions (decimal strings); false when either is not one. */
-function isOlder(rv: string, than: string): boolean {
-  if (!/^\d+$/.test(rv) || !/^\d+$/.test(than)) return false;
-  return rv.length !== than.length ? rv.length < than.length : rv < than;
 }
 
 function addTo(map: Map<string, Set<string>>, key: string, uid: string): void {

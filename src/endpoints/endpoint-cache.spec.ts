@@ -87,4 +87,48 @@ describe("EndpointCache", () => {
     expect(cache.servicesOfPod(podUid("web-1"))).toEqual([{ namespace: "apps", name: "api", ready: true }]);
     expect(changed).toEqual(["web", "web", "api"]);
   });
+
+  it("takes a slice that lost its kubernetes.io/service-name label away from its Service", () => {
+    const cache = new EndpointCache();
+    const changed: string[] = [];
+    cache.onChange(s => changed.push(s.name));
+    const slice = makeSlice("apps", "web", "web-a", [{ ip: "10.42.0.10", pod: "web-1" }]);
+    cache.upsert(slice);
+    const unlabelled = structuredClone(slice);
+    delete unlabelled.metadata!.labels!["kubernetes.io/service-name"];
+    cache.upsert(unlabelled);
+    expect(cache.slices("apps", "web")).toEqual([]);
+    expect(cache.services()).toEqual([]);
+    expect(cache.servicesOfPod(podUid("web-1"))).toEqual([]);
+    expect(cache.size).toBe(0);
+    expect(changed).toEqual(["web", "web"]);
+  });
+
+  it("refuses an older state of a slice (a replayed event) and keeps the newer endpoints", () => {
+    const cache = new EndpointCache();
+    const at = (rv: string, ready: boolean) => {
+      const s = makeSlice("apps", "web", "web-a", [{ ip: "10.42.0.10", pod: "web-1", ready }]);
+      s.metadata!.resourceVersion = rv;
+      return s;
+    };
+    cache.upsert(at("9", true));
+    cache.upsert(at("10", false));
+    cache.upsert(at("9", true)); // replayed: 9 < 10 numerically, though "9" > "10" as text
+    expect(cache.servicesOfPod(podUid("web-1"))).toEqual([{ namespace: "apps", name: "web", ready: false }]);
+    expect(cache.slices("apps", "web")[0].resourceVersion).toBe("10");
+    // an older state that dropped the label is refused too: the slice stays under its Service
+    const unlabelled = at("8", true);
+    delete unlabelled.metadata!.labels!["kubernetes.io/service-name"];
+    cache.upsert(unlabelled);
+    expect(cache.slices("apps", "web")).toHaveLength(1);
+    // a deletion is final, whatever version it carries
+    cache.remove(at("3", true));
+    expect(cache.slices("apps", "web")).toEqual([]);
+  });
+
+  it("reads the Service label as an own property only", () => {
+    const slice = makeSlice("apps", "web", "web-a", []);
+    slice.metadata!.labels = Object.create({ "kubernetes.io/service-name": "inherited" }) as Record<string, string>;
+    expect(toSliceRecord(slice)).toBeUndefined();
+  });
 });

@@ -1,3 +1,4 @@
+import { isOlder } from "../cache/resource-version";
 import {
   toSliceRecord,
   type EndpointPort,
@@ -43,10 +44,20 @@ export class EndpointCache {
   readonly #podServices = new Map<string, Map<string, { listed: number; ready: number }>>();
   readonly #listeners = new Set<ServiceListener>();
 
+  /**
+   * Store the slice's new state (ADDED/MODIFIED). A state older than the one held (a replayed
+   * event) is ignored; a slice that no longer names a Service (its kubernetes.io/service-name
+   * label removed) leaves the Service it was under.
+   */
   upsert(slice: SliceLike): void {
+    const uid = slice.metadata?.uid;
+    const prev = uid ? this.#slices.get(uid) : undefined;
+    if (prev && isOlder(slice.metadata?.resourceVersion ?? "", prev.resourceVersion)) return;
     const next = toSliceRecord(slice);
-    if (!next) return;
-    const prev = this.#slices.get(next.uid);
+    if (!next) {
+      if (prev) this.#drop(prev);
+      return;
+    }
     if (prev) this.#unlink(prev);
     this.#slices.set(next.uid, next);
     this.#link(next);
@@ -54,13 +65,14 @@ export class EndpointCache {
     this.#notify(next);
   }
 
+  /**
+   * Remove the slice with this UID (DELETED), whatever resourceVersion the event carries: UIDs are
+   * never reused and kube-apiserver's DELETED carries the newest version, so a deletion is final.
+   */
   remove(slice: SliceLike): void {
     const uid = slice.metadata?.uid;
     const prev = uid ? this.#slices.get(uid) : undefined;
-    if (!prev) return;
-    this.#unlink(prev);
-    this.#slices.delete(prev.uid);
-    this.#notify(prev);
+    if (prev) this.#drop(prev);
   }
 
   /** Called with each Service whose slices changed. */
@@ -90,6 +102,12 @@ export class EndpointCache {
 
   get size(): number {
     return this.#slices.size;
+  }
+
+  #drop(s: SliceRecord): void {
+    this.#unlink(s);
+    this.#slices.delete(s.uid);
+    this.#notify(s);
   }
 
   #link(s: SliceRecord): void {

@@ -63,8 +63,10 @@ export interface SliceLike {
 /** The compact record of a slice, or undefined when it has no uid/name/namespace or no Service label. */
 export function toSliceRecord(slice: SliceLike): SliceRecord | undefined {
   const meta = slice.metadata;
-  const service = meta?.labels?.[SERVICE_NAME_LABEL];
-  if (!meta?.uid || !meta.name || !meta.namespace || !service) return undefined;
+  const labels = meta?.labels;
+  // an own property only: a label map is data, its prototype's keys are no labels
+  const service = labels && Object.hasOwn(labels, SERVICE_NAME_LABEL) ? labels[SERVICE_NAME_LABEL] : undefined;
+  if (!meta?.uid || !meta.name || !meta.namespace || typeof service !== "string" || !service) return undefined;
   const addressType = slice.addressType ?? "IPv4";
   return {
     uid: meta.uid,

@@ -1,8 +1,11 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import http from "node:http";
 import https from "node:https";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { PodLike } from "../cache/pod-record";
+import { isOlder } from "../cache/resource-version";
 import type { SliceLike } from "../endpoints/slice-record";
+import { Backoff, type BackoffOptions } from "./backoff";
 import type { FeedHandlers, FeedPhase, ObjectFeed } from "./object-feed";
 
 /** The metadata a feed needs to track an object (every Kubernetes object has it). */
@@ -10,8 +13,38 @@ export interface Tracked {
   metadata?: { uid?: string; name?: string; namespace?: string; resourceVersion?: string };
 }
 
-/** The apiserver answered 410 Gone: the resourceVersion or continue token is too old; relist. */
-class Gone extends Error {}
+/** A Kubernetes Status the apiserver answered with (an HTTP error, or a watch ERROR event). */
+export class ApiStatusError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    /** what the server asked the client to wait (Retry-After, or the Status' details.retryAfterSeconds) */
+    readonly retryAfterMs = 0,
+  ) {
+    super(message);
+    this.name = "ApiStatusError";
+  }
+}
+
+interface Status {
+  code?: number;
+  message?: string;
+  details?: { retryAfterSeconds?: number };
+}
+
+function statusError(code: number, body: string, retryAfter?: string): ApiStatusError {
+  let status: Status = {};
+  try {
+    status = JSON.parse(body) as Status;
+  } catch {
+    /* not a Status (e.g. a proxy's text page): the text is the message */
+  }
+  const message = `${code} ${status.message ?? body.trim()}`;
+  const seconds = /^\d+$/.test(retryAfter ?? "") ? Number(retryAfter) : (status.details?.retryAfterSeconds ?? 0);
+  return new ApiStatusError(code, message, seconds * 1000);
+}
+
+const isGone = (err: unknown) => err instanceof ApiStatusError && err.code === 410;
 
 interface Known {
   rv: string;
@@ -19,204 +52,343 @@ interface Known {
   namespace?: string;
 }
 
+interface ListPage<T> {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items?: T[];
+}
+
 export interface PagedFeedOptions {
   /** the collection, e.g. /api/v1/pods or /apis/discovery.k8s.io/v1/endpointslices */
   path: string;
-  /** items per list page (the apiserver's `limit`) */
+  /** items per list page (the apiserver's `limit`); default 500 */
   pageSize?: number;
-  /** the watch's timeoutSeconds: the apiserver ends it after this and the feed resumes from its resourceVersion */
+  /** the watch's timeoutSeconds: the apiserver ends it after this and the feed resumes from its resourceVersion; default 300 */
   watchSeconds?: number;
-  /** pause before reconnecting after a failure */
-  retryMs?: number;
+  /**
+   * a watch that delivers no line (event or bookmark) for this long (ms) is presumed dead (a
+   * half-open connection, a stuck proxy) and resumed; default 90 000: kube-apiserver sends a
+   * bookmark about every 60 s, so a healthy idle watch is never cut
+   */
+  idleTimeoutMs?: number;
+  /** a list page not fully answered within this (ms) is abandoned and retried; default 60 000 */
+  requestTimeoutMs?: number;
+  /** a watch that ends sooner than this (ms) with nothing delivered counts as a failure (client-go: 1 s); default 1000 */
+  minWatchMs?: number;
+  /** how many times one list restarts paged after its continue token expired before it lists unpaged; default 2 */
+  pagedRestarts?: number;
+  /** waits between failures; see Backoff (default 0.8 s doubling to 30 s, reset after 2 min) */
+  backoff?: BackoffOptions;
   kubeConfig?: KubeConfig;
 }
 
+type Settings = Required<Omit<PagedFeedOptions, "kubeConfig" | "backoff">>;
+
+/** TCP keep-alive probes after this long idle (ms): a dead peer is noticed even on a quiet socket. */
+const KEEPALIVE_MS = 30_000;
+
 /**
- * An ObjectFeed that lists in pages (`limit` + `continue`) and watches from the list's
- * resourceVersion with bookmarks, as client-go's reflector does. It remembers only each object's
- * uid, name, namespace and resourceVersion (the consumer keeps what it needs), so a relist after a
- * 410 can report what vanished (DELETED) and skip what did not change. Network failures resume the
- * watch from the last resourceVersion seen; a 410 relists.
+ * An ObjectFeed that lists in pages (`limit` + `continue`) and watches with bookmarks, keeping
+ * client-go's Reflector contract:
+ * - it remembers only each object's uid, name, namespace and resourceVersion (the consumer keeps
+ *   what it needs), and passes on only states newer than those; deletions are computed only after
+ *   a complete list, against what it remembers;
+ * - it keeps the newest resourceVersion from events and bookmarks and resumes the watch from it
+ *   after any failure; a 410 relists; an expired continue token restarts the list;
+ * - failures back off exponentially with jitter, honouring Retry-After; a silent watch is cut after
+ *   idleTimeoutMs; stop() aborts everything, and nothing is delivered after it returns.
  */
 export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
   readonly #known = new Map<string, Known>();
-  readonly #opts: Required<Omit<PagedFeedOptions, "kubeConfig">>;
+  readonly #opts: Settings;
   readonly #kc: KubeConfig;
-  #stopped = false;
-  /** an error was reported and no request has succeeded since */
+  readonly #backoff: Backoff;
+  readonly #abort = new AbortController();
+  /** the newest resourceVersion seen (list, event or bookmark); undefined: (re)list first */
+  #rv: string | undefined;
+  /** an error was reported and the stream has not proved itself since */
   #failing = false;
-  #request: http.ClientRequest | undefined;
-  #handlers: FeedHandlers<T> | undefined;
 
   constructor(opts: PagedFeedOptions) {
-    this.#opts = { pageSize: 500, watchSeconds: 300, retryMs: 1000, ...opts };
-    this.#kc = opts.kubeConfig ?? kubeConfigFromDefault();
+    const { kubeConfig, backoff, ...rest } = opts;
+    this.#opts = {
+      pageSize: 500,
+      watchSeconds: 300,
+      idleTimeoutMs: 90_000,
+      requestTimeoutMs: 60_000,
+      minWatchMs: 1000,
+      pagedRestarts: 2,
+      ...rest,
+    };
+    this.#backoff = new Backoff(backoff);
+    this.#kc = kubeConfig ?? kubeConfigFromDefault();
   }
 
   async start(h: FeedHandlers<T>): Promise<void> {
-    this.#handlers = h;
     void this.#run(h);
   }
 
+  /** Abort the request in flight and every wait: no event is delivered and no request opened after this. */
   stop(): void {
-    this.#stopped = true;
-    this.#request?.destroy();
+    this.#abort.abort();
+  }
+
+  get #stopped(): boolean {
+    return this.#abort.signal.aborted;
   }
 
   async #run(h: FeedHandlers<T>): Promise<void> {
-    let rv: string | undefined;
     let synced = false;
     while (!this.#stopped) {
       try {
-        if (rv === undefined) {
-          rv = await this.#relist(h);
-          if (!synced && !this.#stopped) {
+        if (this.#rv === undefined) {
+          await this.#list(h);
+          if (this.#stopped) return;
+          if (!synced) {
             synced = true;
             h.onSynced();
           }
         }
-        rv = await this.#watch(h, rv);
+        await this.#watch(h);
+        // the server ended a healthy watch (its timeoutSeconds): resume at once
       } catch (err) {
         if (this.#stopped) return;
-        if (err instanceof Gone) {
-          rv = undefined;
-          continue;
+        // 410: the version is gone from the server's history; relist (backed off too, as client-go does)
+        if (isGone(err)) this.#rv = undefined;
+        else {
+          this.#failing = true;
+          h.onError(err);
         }
-        this.#failing = true;
-        h.onError(err);
-        await new Promise(r => setTimeout(r, this.#opts.retryMs));
+        const wait = this.#backoff.next(err instanceof ApiStatusError ? err.retryAfterMs : 0);
+        await sleep(wait, undefined, { signal: this.#abort.signal }).catch(() => undefined);
       }
     }
   }
 
-  /** List every page; report what changed against what is known, and what vanished. Returns the list's resourceVersion. */
-  async #relist(h: FeedHandlers<T>): Promise<string> {
-    const seen = new Set<string>();
-    let token: string | undefined;
-    let rv = "";
-    do {
-      const query = new URLSearchParams({ limit: String(this.#opts.pageSize) });
-      if (token) query.set("continue", token);
-      let page: { metadata?: { resourceVersion?: string; continue?: string }; items?: T[] };
+  /**
+   * List every page, passing on what is newer than what is known; only once the list is complete,
+   * report what vanished (DELETED). A continue token that expired mid-list restarts the list
+   * (after `pagedRestarts` such restarts, unpaged). Sets the resourceVersion to watch from.
+   */
+  async #list(h: FeedHandlers<T>): Promise<void> {
+    for (let restarts = 0; ; restarts++) {
+      const paged = restarts <= this.#opts.pagedRestarts;
+      const seen = new Set<string>();
+      let token: string | undefined;
+      let rv = "";
       try {
-        page = JSON.parse(await this.#get(`${this.#opts.path}?${query}`));
+        do {
+          const query = new URLSearchParams(paged ? { limit: String(this.#opts.pageSize) } : {});
+          if (token) query.set("continue", token);
+          const body = await this.#get(`${this.#opts.path}?${query}`);
+          if (this.#stopped) return;
+          const page = JSON.parse(body) as ListPage<T>;
+          for (const item of page.items ?? []) {
+            const uid = item.metadata?.uid;
+            if (uid) seen.add(uid);
+            this.#deliver(h, uid && this.#known.has(uid) ? "MODIFIED" : "ADDED", item);
+          }
+          if (this.#stopped) return;
+          rv = page.metadata?.resourceVersion ?? rv;
+          token = page.metadata?.continue || undefined;
+        } while (token);
       } catch (err) {
-        // an expired continue token: start the list again
-        if (err instanceof Gone && token) {
-          token = undefined;
-          seen.clear();
-          continue;
-        }
+        if (token !== undefined && isGone(err)) continue; // the continue token expired: list again
         throw err;
       }
-      for (const item of page.items ?? []) {
-        const uid = item.metadata?.uid;
-        if (!uid) continue;
-        seen.add(uid);
-        this.#apply(h, this.#known.has(uid) ? "MODIFIED" : "ADDED", item);
+      for (const [uid, k] of [...this.#known]) {
+        if (seen.has(uid)) continue;
+        this.#deliver(h, "DELETED", {
+          metadata: { uid, name: k.name, namespace: k.namespace, resourceVersion: k.rv },
+        } as T);
       }
-      rv = page.metadata?.resourceVersion ?? rv;
-      token = page.metadata?.continue || undefined;
-    } while (token && !this.#stopped);
-    for (const [uid, k] of [...this.#known]) {
-      if (seen.has(uid)) continue;
-      this.#apply(h, "DELETED", {
-        metadata: { uid, name: k.name, namespace: k.namespace, resourceVersion: k.rv },
-      } as T);
+      if (this.#stopped) return;
+      this.#rv = rv;
+      this.#proved(h);
+      return;
     }
-    return rv;
   }
 
-  /** Watch from rv until the server ends the stream; returns the last resourceVersion seen. */
-  #watch(h: FeedHandlers<T>, from: string): Promise<string> {
-    let rv = from;
+  /** Watch from the newest resourceVersion until the server ends the stream. */
+  async #watch(h: FeedHandlers<T>): Promise<void> {
     const query = new URLSearchParams({
       watch: "1",
-      resourceVersion: from,
+      resourceVersion: this.#rv!,
       allowWatchBookmarks: "true",
       timeoutSeconds: String(this.#opts.watchSeconds),
     });
-    return this.#stream(`${this.#opts.path}?${query}`, line => {
-      const event = JSON.parse(line) as { type: string; object: T & { code?: number; message?: string } };
-      if (event.type === "ERROR") {
-        if (event.object.code === 410) throw new Gone(event.object.message ?? "too old resource version");
-        throw new Error(`watch error: ${event.object.message ?? JSON.stringify(event.object)}`);
-      }
-      rv = event.object.metadata?.resourceVersion ?? rv;
-      if (event.type === "ADDED" || event.type === "MODIFIED" || event.type === "DELETED") {
-        this.#apply(h, event.type, event.object);
-      }
-    }).then(() => rv);
+    const opened = performance.now();
+    let lines = 0;
+    // a watch proves the stream back once it delivers a line or stays open minWatchMs
+    let healthy: NodeJS.Timeout | undefined;
+    try {
+      await this.#request(`${this.#opts.path}?${query}`, {
+        idleMs: this.#opts.idleTimeoutMs,
+        onOpen: () => (healthy = setTimeout(() => this.#recovered(h), this.#opts.minWatchMs)),
+        onLine: line => {
+          lines++;
+          this.#onWatchLine(h, line);
+        },
+      });
+    } finally {
+      clearTimeout(healthy);
+    }
+    if (lines === 0 && performance.now() - opened < this.#opts.minWatchMs)
+      throw new Error(`the ${this.#opts.path} watch ended at once with nothing delivered`);
   }
 
-  #apply(h: FeedHandlers<T>, phase: FeedPhase, obj: T): void {
-    const m = obj.metadata!;
-    const uid = m.uid!;
+  #onWatchLine(h: FeedHandlers<T>, line: string): void {
+    const event = JSON.parse(line) as { type: string; object: T & Status };
+    if (event.type === "ERROR") {
+      const s = event.object;
+      throw new ApiStatusError(
+        s.code ?? 500,
+        `watch: ${s.code} ${s.message}`,
+        (s.details?.retryAfterSeconds ?? 0) * 1000,
+      );
+    }
+    const rv = event.object?.metadata?.resourceVersion;
+    if (event.type === "BOOKMARK") {
+      if (rv && !isOlder(rv, this.#rv!)) this.#rv = rv;
+      this.#proved(h);
+      return;
+    }
+    if (event.type !== "ADDED" && event.type !== "MODIFIED" && event.type !== "DELETED") return;
+    // one stream is in resourceVersion order: anything not newer than the newest seen is a replay
+    if (rv && (rv === this.#rv || isOlder(rv, this.#rv!))) return;
+    if (rv) this.#rv = rv;
+    this.#deliver(h, event.type, event.object);
+    this.#proved(h);
+  }
+
+  /** Pass on one object's change unless it is not newer than what is known; a throwing consumer skips it. */
+  #deliver(h: FeedHandlers<T>, phase: FeedPhase, obj: T): void {
+    if (this.#stopped) return;
+    const m = obj.metadata ?? {};
+    const uid = m.uid;
+    if (!uid) return h.onSkipped?.(phase, obj, new Error("the object has no metadata.uid"));
+    const rv = m.resourceVersion ?? "";
+    // a deletion is final (UIDs are never reused), whatever version it carries
     if (phase === "DELETED") this.#known.delete(uid);
     else {
-      if (this.#known.get(uid)?.rv === m.resourceVersion) return; // unchanged since last seen
-      this.#known.set(uid, { rv: m.resourceVersion ?? "", name: m.name, namespace: m.namespace });
+      const held = this.#known.get(uid);
+      if (held && (held.rv === rv || isOlder(rv, held.rv))) return;
+      this.#known.set(uid, { rv, name: m.name, namespace: m.namespace });
     }
-    h.onEvent(phase, obj);
+    try {
+      h.onEvent(phase, obj);
+    } catch (err) {
+      // counted as seen: the object is not redelivered until it changes again
+      h.onSkipped?.(phase, obj, err);
+    }
+  }
+
+  /** The apiserver proved the stream current (a completed list, an event, a bookmark). */
+  #proved(h: FeedHandlers<T>): void {
+    if (this.#stopped) return;
+    this.#recovered(h);
+    h.onFresh?.();
+  }
+
+  #recovered(h: FeedHandlers<T>): void {
+    if (!this.#failing || this.#stopped) return;
+    this.#failing = false;
+    h.onRecovered?.();
   }
 
   async #get(path: string): Promise<string> {
     let body = "";
-    await this.#stream(path, undefined, chunk => (body += chunk));
+    await this.#request(path, { totalMs: this.#opts.requestTimeoutMs, onChunk: chunk => (body += chunk) });
     return body;
   }
 
-  /** One request; a 2xx body is handed over line by line (or chunk by chunk); anything else throws. */
-  async #stream(path: string, onLine?: (line: string) => void, onChunk?: (chunk: string) => void): Promise<void> {
+  /**
+   * One GET, aborted by stop(). A 2xx body is handed over line by line (or chunk by chunk); anything
+   * else, a reset, a body cut short, a total time over `totalMs` or no line for `idleMs` rejects.
+   */
+  async #request(
+    path: string,
+    on: {
+      onLine?: (line: string) => void;
+      onChunk?: (chunk: string) => void;
+      onOpen?: () => void;
+      totalMs?: number;
+      idleMs?: number;
+    },
+  ): Promise<void> {
+    if (this.#stopped) return;
     const cluster = this.#kc.getCurrentCluster();
     if (!cluster) throw new Error("no current cluster in the kubeconfig");
     const url = new URL(path, cluster.server.endsWith("/") ? cluster.server : `${cluster.server}/`);
     const opts: https.RequestOptions = { headers: { accept: "application/json" } };
     await this.#kc.applyToHTTPSOptions(opts);
+    if (this.#stopped) return;
     const transport = url.protocol === "https:" ? https : http;
+    const what = `GET ${url.pathname}${url.search.includes("watch=") ? " (watch)" : ""}`;
     return new Promise<void>((resolve, reject) => {
+      const timers: NodeJS.Timeout[] = [];
+      let idle: NodeJS.Timeout | undefined;
+      let settled = false;
+      const settle = (err?: unknown) => {
+        if (settled) return;
+        settled = true;
+        timers.forEach(clearTimeout);
+        clearTimeout(idle);
+        this.#abort.signal.removeEventListener("abort", onAbort);
+        if (err === undefined || this.#stopped) resolve();
+        else {
+          req.destroy();
+          reject(err);
+        }
+      };
+      const onAbort = () => {
+        req.destroy();
+        settle();
+      };
+      const armIdle = () => {
+        if (on.idleMs === undefined) return;
+        clearTimeout(idle);
+        idle = setTimeout(() => settle(new Error(`${what}: nothing received for ${on.idleMs} ms`)), on.idleMs);
+      };
       const req = transport.request(url, { ...opts, method: "GET" }, res => {
         res.setEncoding("utf8");
-        if ((res.statusCode ?? 0) >= 300) {
+        const code = res.statusCode ?? 0;
+        if (code >= 300) {
           let text = "";
           res.on("data", c => (text += c));
-          res.on("end", () =>
-            reject(res.statusCode === 410 ? new Gone(text) : new Error(`GET ${path}: ${res.statusCode} ${text}`)),
-          );
+          res.on("end", () => settle(statusError(code, text, res.headers["retry-after"])));
+          res.on("error", settle);
           return;
         }
-        if (this.#failing) {
-          this.#failing = false;
-          this.#handlers?.onRecovered?.();
-        }
+        on.onOpen?.();
         let buffer = "";
         res.on("data", (chunk: string) => {
+          if (settled) return;
           try {
-            if (onChunk) return onChunk(chunk);
+            if (on.onChunk) return on.onChunk(chunk);
             buffer += chunk;
             let nl: number;
-            while ((nl = buffer.indexOf("\n")) >= 0) {
+            while (!settled && (nl = buffer.indexOf("\n")) >= 0) {
               const line = buffer.slice(0, nl).trim();
               buffer = buffer.slice(nl + 1);
-              if (line) onLine!(line);
+              if (!line) continue;
+              armIdle();
+              on.onLine!(line);
             }
           } catch (err) {
-            req.destroy();
-            reject(err);
+            settle(err);
           }
         });
-        res.on("end", () => {
-          try {
-            if (buffer.trim() && onLine) onLine(buffer.trim());
-            resolve();
-          } catch (err) {
-            reject(err);
-          }
-        });
-        res.on("error", reject);
+        res.on("end", () =>
+          settle(buffer.trim() ? new Error(`${what}: the stream ended in the middle of a line`) : undefined),
+        );
+        res.on("error", err => settle(new Error(`${what}: the connection was cut (${err.message})`, { cause: err })));
       });
-      req.on("error", reject);
-      this.#request = req;
+      req.on("socket", socket => socket.setKeepAlive(true, KEEPALIVE_MS));
+      req.on("error", settle);
+      if (on.totalMs !== undefined)
+        timers.push(setTimeout(() => settle(new Error(`${what}: no full answer within ${on.totalMs} ms`)), on.totalMs));
+      armIdle();
+      this.#abort.signal.addEventListener("abort", onAbort, { once: true });
       req.end();
     });
   }
@@ -228,6 +400,10 @@ function kubeConfigFromDefault(): KubeConfig {
   return kc;
 }
 
-export const podFeed = (): PagedFeed<PodLike> => new PagedFeed({ path: "/api/v1/pods" });
-export const sliceFeed = (): PagedFeed<SliceLike> =>
-  new PagedFeed({ path: "/apis/discovery.k8s.io/v1/endpointslices" });
+/** Options the app may tune (from its configuration) for both feeds. */
+export type FeedTuning = Omit<PagedFeedOptions, "path">;
+
+export const podFeed = (tuning: FeedTuning = {}): PagedFeed<PodLike> =>
+  new PagedFeed({ ...tuning, path: "/api/v1/pods" });
+export const sliceFeed = (tuning: FeedTuning = {}): PagedFeed<SliceLike> =>
+  new PagedFeed({ ...tuning, path: "/apis/discovery.k8s.io/v1/endpointslices" });

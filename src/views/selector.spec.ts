@@ -34,6 +34,22 @@ describe("compileSelector", () => {
     expect(compileSelector(selector)(labels)).toBe(expected);
   });
 
+  it.each<[string, LabelSelector, boolean]>([
+    ["Exists", { matchExpressions: [{ key: "constructor", operator: "Exists" }] }, false],
+    ["DoesNotExist", { matchExpressions: [{ key: "toString", operator: "DoesNotExist" }] }, true],
+    ["In", { matchExpressions: [{ key: "hasOwnProperty", operator: "In", values: ["x"] }] }, false],
+    ["NotIn", { matchExpressions: [{ key: "valueOf", operator: "NotIn", values: ["x"] }] }, true],
+  ])("sees only a pod's own labels, not inherited keys (%s on an Object.prototype name)", (_op, selector, expected) => {
+    expect(compileSelector(selector)(web)).toBe(expected);
+    expect(compileSelector(selector)(JSON.parse('{"__proto__": "x"}'))).toBe(expected);
+  });
+
+  it("matches a label named like an inherited key when the pod has it", () => {
+    const labels = JSON.parse('{"constructor": "yes", "__proto__": "p"}');
+    expect(compileSelector({ matchLabels: { constructor: "yes" } })(labels)).toBe(true);
+    expect(compileSelector({ matchExpressions: [{ key: "constructor", operator: "Exists" }] })(labels)).toBe(true);
+  });
+
   it.each<[LabelSelector, string, RegExp]>([
     [
       { matchExpressions: [{ key: "app", operator: "Has", values: ["x"] }] },

@@ -19,6 +19,11 @@ export class SpecError extends Error {
 
 export type LabelMatcher = (labels: Readonly<Record<string, string>> | undefined) => boolean;
 
+/** A label's value, or undefined: own properties only, so "constructor" or "__proto__" are labels like any other. */
+export function labelValue(labels: Readonly<Record<string, string>> | undefined, key: string): string | undefined {
+  return labels !== undefined && Object.hasOwn(labels, key) ? labels[key] : undefined;
+}
+
 const NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
 const OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist"];
 
@@ -64,7 +69,7 @@ export function compileSelector(selector: LabelSelector | undefined, path = "spe
   for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
     checkKey(key, `${path}.matchLabels`);
     checkValue(value, `${path}.matchLabels[${key}]`);
-    tests.push(labels => labels?.[key] === value);
+    tests.push(labels => labelValue(labels, key) === value);
   }
   (selector?.matchExpressions ?? []).forEach((req, i) => {
     const at = `${path}.matchExpressions[${i}]`;
@@ -91,16 +96,22 @@ export function compileSelector(selector: LabelSelector | undefined, path = "spe
     const set = new Set(values.map((v, j) => checkValue(v, `${at}.values[${j}]`)));
     switch (req.operator) {
       case "In":
-        tests.push(labels => labels?.[key] !== undefined && set.has(labels[key]));
+        tests.push(labels => {
+          const value = labelValue(labels, key);
+          return value !== undefined && set.has(value);
+        });
         break;
       case "NotIn":
-        tests.push(labels => labels?.[key] === undefined || !set.has(labels[key]));
+        tests.push(labels => {
+          const value = labelValue(labels, key);
+          return value === undefined || !set.has(value);
+        });
         break;
       case "Exists":
-        tests.push(labels => labels?.[key] !== undefined);
+        tests.push(labels => labelValue(labels, key) !== undefined);
         break;
       default:
-        tests.push(labels => labels?.[key] === undefined);
+        tests.push(labels => labelValue(labels, key) === undefined);
     }
   });
   return labels => tests.every(test => test(labels));

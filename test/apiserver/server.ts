@@ -5,6 +5,15 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ApiError, PageNotFound, badRequest, expired } from "./errors";
 import { discovery } from "./discovery";
+import {
+  ContinueExpired,
+  Faults,
+  WatchLines,
+  faultStatus,
+  retryAfterHeader,
+  type FaultAction,
+  type RequestKind,
+} from "./faults";
 import { APPLY, applyPatchOfType, parsePatchBody } from "./patch";
 import { apiVersionOf, peprStoreCrd, type KObject, type ResourceType } from "./resources";
 import { parseFieldSelector, parseLabelSelector, type ObjectFilter } from "./selectors";
@@ -13,6 +22,7 @@ import { toTable } from "./table";
 
 export { peprStoreCrd };
 export type { KObject };
+export type { FaultAction, FaultRule, RequestKind } from "./faults";
 
 export interface ApiServerOptions {
   port?: number;
@@ -51,6 +61,8 @@ export interface SimulatedApiServer {
   compact(): void;
   /** end every open watch stream, as an apiserver restart would */
   dropWatches(): void;
+  /** faults injected into lists, continue pages and watches, armed per test (see faults.ts) */
+  readonly faults: Faults;
   /**
    * Stop answering (connections refused, watches cut) until the returned function is called; the
    * store stays writable meanwhile, like a second apiserver on the same etcd (transcript 10).
@@ -78,6 +90,20 @@ const invalidOptions = (kind: string, field: string, reason: string, message: st
     kind,
     causes: [{ reason, message, field }],
   });
+
+/** A continue token in the shape upstream's paging uses (rv -1: continue at the current version). */
+const continueToken = (rv: number, start: string) =>
+  Buffer.from(JSON.stringify({ v: "meta.k8s.io/v1", rv, start })).toString("base64");
+
+function decodeContinue(token: string): { rv: number; start: string } {
+  try {
+    return JSON.parse(Buffer.from(token, "base64").toString("utf8"));
+  } catch {
+    throw badRequest("continue key is not valid: illegal base64 data");
+  }
+}
+
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
 const SYSTEM: WriteOptions = { fieldManager: "kube-apiserver", operation: "Update" };
 
@@ -136,6 +162,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
   const requests: RecordedRequest[] = [];
   const watches = new Set<ServerResponse>();
   const bookmarkMs = opts.bookmarkIntervalMs ?? 60_000;
+  const faults = new Faults();
 
   async function list(
     res: ServerResponse,
@@ -186,17 +213,9 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     let start = "";
     const token = query.get("continue");
     if (token) {
-      let decoded: { rv: number; start: string };
-      try {
-        decoded = JSON.parse(Buffer.from(token, "base64").toString("utf8"));
-      } catch {
-        throw badRequest("continue key is not valid: illegal base64 data");
-      }
-      if (store.isExpired(decoded.rv))
-        throw expired(
-          "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
-        );
-      listRv = String(decoded.rv);
+      const decoded = decodeContinue(token);
+      if (decoded.rv !== -1 && store.isExpired(decoded.rv)) throw new ContinueExpired(continueToken(-1, decoded.start));
+      if (decoded.rv !== -1) listRv = String(decoded.rv);
       start = decoded.start;
     }
     const key = (o: KObject) => `${o.metadata.namespace ?? ""}/${o.metadata.name}\u0000`;
@@ -204,9 +223,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     const metadata: KObject = { resourceVersion: listRv };
     if (pageable && items.length > limit) {
       const last = items[limit - 1];
-      metadata.continue = Buffer.from(
-        JSON.stringify({ v: "meta.k8s.io/v1", rv: Number(listRv), start: key(last) }),
-      ).toString("base64");
+      metadata.continue = continueToken(Number(listRv), key(last));
       if (!query.get("labelSelector")) metadata.remainingItemCount = items.length - limit;
       items = items.slice(0, limit);
     } else if (t.type.custom) metadata.continue = "";
@@ -217,7 +234,13 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     send(res, 200, { kind: `${t.type.kind}List`, apiVersion: apiVersionOf(t.type), metadata, items });
   }
 
-  function watch(req: IncomingMessage, res: ServerResponse, t: Target, query: URLSearchParams): void {
+  function watch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    t: Target,
+    query: URLSearchParams,
+    fault: FaultAction | undefined,
+  ): void {
     const labels = parseLabelSelector(query.get("labelSelector"));
     const fields = parseFieldSelector(query.get("fieldSelector"), t.type.kind);
     const inScope: ObjectFilter = o =>
@@ -231,8 +254,16 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       "transfer-encoding": "chunked",
     });
     res.flushHeaders(); // like kube-apiserver: headers at once, even on an idle watch
+    if (fault?.type === "endAtOnce") return void res.end();
     watches.add(res);
-    const write = (type: string, object: KObject) => res.write(`${JSON.stringify({ type, object })}\n`);
+    let unsubscribe = () => {};
+    const timers: NodeJS.Timeout[] = [];
+    const quiet = () => {
+      unsubscribe();
+      timers.forEach(clearInterval);
+    };
+    const lines = new WatchLines(res, req.socket, fault, quiet);
+    const write = (type: string, object: KObject) => lines.write(`${JSON.stringify({ type, object })}\n`);
     const deliver = (ev: StoredEvent) => {
       if (ev.resource !== resource) return;
       const before = ev.type !== "ADDED" && matches(ev.prev);
@@ -248,22 +279,29 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
         });
     };
     let backlog: StoredEvent[] = [];
-    if (!rvParam || rvParam === "0") {
-      for (const o of store.list(t.type, t.namespace)) if (matches(o)) write("ADDED", o);
-    } else {
-      try {
-        backlog = store.eventsSince(Number(rvParam));
-      } catch (err) {
-        if (!(err instanceof ApiError)) throw err;
-        write("ERROR", err.toStatus());
-        watches.delete(res);
-        res.end();
-        return;
-      }
+    try {
+      if (fault?.type === "status" && fault.code === 410) throw faultStatus(fault, "watch", () => "");
+      if (!rvParam || rvParam === "0") {
+        for (const o of store.list(t.type, t.namespace)) if (matches(o)) write("ADDED", o);
+      } else backlog = store.eventsSince(Number(rvParam));
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      // upstream: a 200 stream with one ERROR event carrying the Status, then the end
+      write("ERROR", err.toStatus());
+      watches.delete(res);
+      if (!lines.stopped) res.end();
+      return;
     }
     backlog.forEach(deliver);
-    const unsubscribe = store.subscribe(deliver);
-    const timers: NodeJS.Timeout[] = [];
+    const finish = () => {
+      quiet();
+      watches.delete(res);
+      const s = req.socket;
+      if (!res.writableEnded && !s.destroyed && !s.writableEnded) res.end();
+    };
+    req.on("close", finish);
+    if (lines.stopped) return;
+    unsubscribe = store.subscribe(deliver);
     if (query.get("allowWatchBookmarks") === "true") {
       timers.push(
         setInterval(() => {
@@ -277,15 +315,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
         }, bookmarkMs),
       );
     }
-    const finish = () => {
-      unsubscribe();
-      timers.forEach(clearInterval);
-      watches.delete(res);
-      if (!res.writableEnded) res.end();
-    };
     const timeout = Number(query.get("timeoutSeconds") ?? 0);
     if (timeout > 0) timers.push(setTimeout(finish, timeout * 1000));
-    req.on("close", finish);
   }
 
   async function write(
@@ -418,9 +449,20 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
           );
         }
         const w = url.searchParams.get("watch");
-        if (w === "true" || w === "1") return watch(req, res, t, url.searchParams);
+        const token = url.searchParams.get("continue");
+        const kind: RequestKind = w === "true" || w === "1" ? "watch" : token ? "continue" : "list";
+        const fault = faults.take(t.type.plural, kind);
+        if (fault?.type === "reset") return req.socket.resetAndDestroy();
+        if (fault?.type === "stall" && kind !== "watch") return; // never answered
+        if (fault?.type === "delay") {
+          await sleep(fault.ms);
+          if (req.socket.destroyed) return;
+        }
+        if (fault?.type === "status" && !(kind === "watch" && fault.code === 410))
+          throw faultStatus(fault, kind, () => continueToken(-1, decodeContinue(token!).start));
+        if (kind === "watch") return watch(req, res, t, url.searchParams, fault);
         const delay = opts.listDelayMs?.[t.type.plural];
-        if (delay) await new Promise(r => setTimeout(r, delay));
+        if (delay) await sleep(delay);
         return await list(res, req, t, url.searchParams, String(req.headers.accept ?? ""));
       }
       await write(req, res, t, url.searchParams, raw);
@@ -430,7 +472,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
         res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
         return void res.end("404 page not found\n");
       }
-      if (err instanceof ApiError) return send(res, err.code, err.toStatus());
+      if (err instanceof ApiError) return send(res, err.code, err.toStatus(), retryAfterHeader(err));
       send(res, 500, new ApiError(500, "InternalError", String(err)).toStatus());
     }
   });
@@ -455,6 +497,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     kubeconfigPath,
     store,
     requests,
+    faults,
     create: <T extends object>(obj: T) => {
       const o = obj as KObject;
       return store.create(typeOf(o.apiVersion, o.kind), o, { fieldManager: "simulator", operation: "Update" }) as T;
