@@ -69,6 +69,9 @@ function duration(env: NodeJS.ProcessEnv, name: string, fallback: number, min: n
   return value;
 }
 
+/** PODINDEX_MAX_STALENESS's default (why 5 minutes: README, "Staleness") */
+export const DEFAULT_MAX_STALENESS_SECONDS = 300;
+
 /** kube-apiserver sends a BOOKMARK on a quiet watch about once a minute (upstream's bookmark cadence). */
 export const BOOKMARK_CADENCE_SECONDS = 60;
 
@@ -87,7 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const resyncSeconds = integer(env, "PODINDEX_RESYNC_SECONDS", 120, 1, 86_400);
   const watchIdleSeconds = integer(env, "PODINDEX_WATCH_IDLE_SECONDS", 90, 10, 3600);
-  const maxStalenessSeconds = duration(env, "PODINDEX_MAX_STALENESS", 300, 1, 86_400);
+  const maxStalenessSeconds = duration(env, "PODINDEX_MAX_STALENESS", DEFAULT_MAX_STALENESS_SECONDS, 1, 86_400);
   // A healthy quiet cluster must never look stale: pods and EndpointSlices are proved current at
   // least by a bookmark a minute (or, if one is lost, by the reconnect after the idle timeout), and
   // PodIndexes by the re-list every PODINDEX_RESYNC_SECONDS.

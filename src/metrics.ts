@@ -53,6 +53,12 @@ export class Metrics {
     labelNames: ["kind"] as const,
     registers: [this.registry],
   });
+  readonly watchSkipped = new Counter({
+    name: "podindex_watch_skipped_total",
+    help: "Objects a feed delivered that could not be applied (skipped, the feed carried on), by kind",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
   readonly relists = new Counter({
     name: "podindex_relists_total",
     help: "Full re-reads of a kind (start-up, restarts, resyncs), by kind",
@@ -84,6 +90,10 @@ export class Metrics {
     pods: () => number;
     summaries: () => Map<string, IndexSummary>;
     sinks: () => Map<string, SinkHealth>;
+    /** ms since the apiserver last proved each kind's cache current (read at scrape time) */
+    staleness?: () => Map<string, number>;
+    /** PODINDEX_MAX_STALENESS in ms (Infinity: no bound) */
+    maxStalenessMs?: () => number;
     now?: () => number;
   }) {
     const now = (this.#now = sample.now ?? Date.now);
@@ -95,6 +105,25 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         for (const [kind, at] of lastEvent) this.set({ kind }, (now() - at) / 1000);
+      },
+    });
+    new Gauge({
+      name: "podindex_staleness_seconds",
+      help: "Seconds since the apiserver last proved a kind's cache current (an event, a bookmark or a completed list), computed at scrape time",
+      labelNames: ["kind"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [kind, ms] of sample.staleness?.() ?? []) this.set({ kind }, ms / 1000);
+      },
+    });
+    new Gauge({
+      name: "podindex_max_staleness_seconds",
+      help: "PODINDEX_MAX_STALENESS: past this staleness of pods or PodIndexes, lookups and forward-auth answer 503 Stale",
+      registers: [this.registry],
+      collect() {
+        const ms = sample.maxStalenessMs?.();
+        if (ms !== undefined && Number.isFinite(ms)) this.set(ms / 1000);
       },
     });
     new Gauge({
