@@ -84,6 +84,8 @@ export class PodIndexApp {
   #retry: NodeJS.Timeout | undefined;
   /** watches for kinds turning stale or fresh again, to update the Degraded condition */
   #staleCheck: NodeJS.Timeout | undefined;
+  /** the stale kinds at the last check, and every set a Degraded computation saw since */
+  #staleSeen = new Set([""]);
   #staleKinds = "";
   #feedOptions: FeedOptions = { watchIdleSeconds: 90 };
 
@@ -107,6 +109,7 @@ export class PodIndexApp {
       degraded: () => {
         const why = [...this.#degraded.values()];
         const stale = this.readiness.stale();
+        this.#staleSeen.add(stale.map(s => s.kind).join(","));
         if (stale.length > 0) {
           why.push(
             `the cache of ${stale.map(s => s.kind).join(", ")} is older than PODINDEX_MAX_STALENESS ` +
@@ -364,13 +367,19 @@ export class PodIndexApp {
     });
   }
 
-  /** A kind turned stale or fresh again: the Degraded condition changes, and the log says so. */
+  /**
+   * A kind turned stale or fresh again: the Degraded condition changes, and the log says so. Any
+   * status computed since the last check with other stale kinds than now (a write in between may
+   * have caught a state this check never saw) is recomputed too.
+   */
   #checkStale(): void {
     const stale = this.readiness.stale();
     const kinds = stale.map(s => s.kind).join(",");
+    this.#staleSeen.add(kinds);
+    if (this.#staleSeen.size > 1) this.status.markDirty();
+    this.#staleSeen = new Set([kinds]);
     if (kinds === this.#staleKinds) return;
     this.#staleKinds = kinds;
-    this.status.markDirty();
     if (stale.length > 0) this.deps.log.warn({ stale }, this.readiness.staleReason()!);
     else this.deps.log.info("every cache is fresh again");
   }
