@@ -22,10 +22,10 @@ import { SpecError } from "./views/selector";
 import { PodIndexView } from "./views/view";
 import { ViewSet } from "./views/view-set";
 
-/** What the app tells a feed it starts (from its configuration). */
+/** What the app tells a feed it starts (from its configuration; the paged feed's FeedTuning). */
 export interface FeedOptions {
-  /** PODINDEX_WATCH_IDLE_SECONDS: a watch silent this long (not even a bookmark) is reconnected */
-  watchIdleSeconds: number;
+  /** PODINDEX_WATCH_IDLE_SECONDS in ms: a watch silent this long (not even a bookmark) is reconnected */
+  idleTimeoutMs: number;
 }
 
 export interface AppDeps {
@@ -87,7 +87,7 @@ export class PodIndexApp {
   /** the stale kinds at the last check, and every set a Degraded computation saw since */
   #staleSeen = new Set([""]);
   #staleKinds = "";
-  #feedOptions: FeedOptions = { watchIdleSeconds: 90 };
+  #feedOptions: FeedOptions = { idleTimeoutMs: 90_000 };
 
   constructor(private readonly deps: AppDeps) {
     this.readiness = new Readiness(["pods", "podindexes", "endpointslices"], deps.now);
@@ -257,7 +257,7 @@ export class PodIndexApp {
   async start(cfg: StartConfig): Promise<{ port: number }> {
     this.status.intervalMs = cfg.statusIntervalMs;
     this.readiness.maxStalenessMs = (cfg.maxStalenessSeconds ?? DEFAULT_MAX_STALENESS_SECONDS) * 1000;
-    this.#feedOptions = { watchIdleSeconds: cfg.watchIdleSeconds ?? this.#feedOptions.watchIdleSeconds };
+    if (cfg.watchIdleSeconds !== undefined) this.#feedOptions = { idleTimeoutMs: cfg.watchIdleSeconds * 1000 };
     this.#server = buildServer({
       lookup: this.lookup,
       forwardAuth: new ForwardAuth(this.lookup, this.views, this.readiness, cfg.trustedProxies),
