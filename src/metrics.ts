@@ -30,7 +30,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly lookups = new Counter({
     name: "podindex_lookups_total",
-    help: "Lookups answered, by route and result (hit, miss, conflict, denied, bad_request, not_ready)",
+    help: "Lookups answered, by route and result (hit, miss, conflict, denied, bad_request, not_ready: 503, not synced yet or Stale)",
     labelNames: ["route", "result"] as const,
     registers: [this.registry],
   });
