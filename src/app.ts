@@ -13,7 +13,7 @@ import type { PodIndex, PodIndexStatus } from "./kinds/podindex";
 import { PodLookup } from "./lookup";
 import { EventRecorder, type EmitEvent } from "./events";
 import { Metrics } from "./metrics";
-import { Readiness } from "./readiness";
+import { IDENTITY_KINDS, Readiness } from "./readiness";
 import { poolConfigFromSecret } from "./sinks/pg-connection";
 import { PostgresMirror } from "./sinks/postgres-mirror";
 import { StatusWriter } from "./status/status-writer";
@@ -111,9 +111,11 @@ export class PodIndexApp {
         const stale = this.readiness.stale();
         this.#staleSeen.add(stale.map(s => s.kind).join(","));
         if (stale.length > 0) {
+          const gates = stale.some(s => (IDENTITY_KINDS as readonly string[]).includes(s.kind));
           why.push(
             `the cache of ${stale.map(s => s.kind).join(", ")} is older than PODINDEX_MAX_STALENESS ` +
-              `(${Math.floor(this.readiness.maxStalenessMs / 1000)} s): IP and UID lookups and forward-auth answer 503 Stale`,
+              `(${Math.floor(this.readiness.maxStalenessMs / 1000)} s)` +
+              (gates ? ": IP and UID lookups and forward-auth answer 503 Stale" : ""),
           );
         }
         return why.length ? why.join("; ") : undefined;
