@@ -1,8 +1,14 @@
+import { Writable } from "node:stream";
 import pino from "pino";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { makePod } from "../test/support/pods";
-import { PodIndexApp } from "./app";
-import { PodIndex, type PodIndexSpec } from "./kinds/podindex";
+import { eventually } from "../test/support/module";
+import { PodIndexApp, type AppDeps } from "./app";
+import type { PodLike } from "./cache/pod-record";
+import type { SliceLike } from "./endpoints/slice-record";
+import type { FeedHandlers, ObjectFeed } from "./feed/object-feed";
+import { TrustedProxies } from "./forward-auth/client-ip";
+import { PodIndex, type PodIndexSpec, type PodIndexStatus } from "./kinds/podindex";
 
 const podIndex = (uid: string, generation: number, spec: PodIndexSpec) =>
   Object.assign(new PodIndex(), { metadata: { name: "web", uid, generation }, spec });
@@ -71,5 +77,142 @@ describe("PodIndexApp PodIndex events", () => {
     a.syncPodIndexes([]);
     expect(a.views.size).toBe(0);
     expect(a.status.names()).toEqual([]);
+  });
+});
+
+/** A feed the test drives by hand: it hands the app's handlers over and records being stopped. */
+class HandFeed<T> implements ObjectFeed<T> {
+  handlers: FeedHandlers<T> | undefined;
+  stopped = false;
+  async start(h: FeedHandlers<T>): Promise<void> {
+    this.handlers = h;
+  }
+  stop(): void {
+    this.stopped = true;
+  }
+}
+
+/** start() with hand-driven feeds and a fake clock; its server listens on a free loopback port. */
+describe("PodIndexApp feeds, readiness and staleness", () => {
+  let running: PodIndexApp | undefined;
+  afterEach(() => running?.stop());
+
+  async function started(more: Partial<AppDeps> = {}) {
+    const clock = { t: 1_700_000_000_000 };
+    const podFeeds: HandFeed<PodLike>[] = [];
+    const sliceFeed = new HandFeed<SliceLike>();
+    const writes: { name: string; status: PodIndexStatus }[] = [];
+    const logs: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        logs.push(JSON.parse(String(chunk)));
+        done();
+      },
+    });
+    const app = new PodIndexApp({
+      log: pino({ level: "info" }, sink),
+      podFeed: () => {
+        podFeeds.push(new HandFeed<PodLike>());
+        return podFeeds.at(-1)!;
+      },
+      sliceFeed: () => sliceFeed,
+      listPodIndexes: async () => [podIndex("uid-1", 1, { namespaces: ["apps"] })],
+      writeStatus: async (name, status) => void writes.push({ name, status }),
+      readSecret: async () => ({}),
+      emitEvent: async () => {},
+      now: () => clock.t,
+      ...more,
+    });
+    running = app;
+    await app.start({
+      port: 0,
+      host: "127.0.0.1",
+      resyncSeconds: 300,
+      statusIntervalMs: 100,
+      trustedProxies: TrustedProxies.none(),
+      maxStalenessSeconds: 300,
+    });
+    return { app, clock, podFeeds, sliceFeed, writes, logs };
+  }
+  const pod = () => makePod({ namespace: "apps", ips: ["10.42.0.10"], annotations: { team: "storefront" } });
+
+  it("becomes ready when the pod feed restarts (a newly exposed annotation) before its first list is in", async () => {
+    const { app, podFeeds, sliceFeed } = await started();
+    sliceFeed.handlers!.onSynced();
+    expect(app.readiness.waitingFor).toEqual(["pods"]);
+    app.applyPodIndex(podIndex("uid-1", 2, { namespaces: ["apps"], expose: { annotations: ["team"] } }));
+    expect(podFeeds).toHaveLength(2);
+    expect(podFeeds[0].stopped).toBe(true);
+    podFeeds[1].handlers!.onEvent("ADDED", pod());
+    podFeeds[1].handlers!.onSynced();
+    expect(app.readiness.ready).toBe(true);
+    const found = app.lookup.byIp("10.42.0.10");
+    expect(found.kind === "hit" && found.pod.annotations).toEqual({ team: "storefront" });
+  });
+
+  it("measures each kind's staleness from the feed's onFresh, and refuses identity answers past the bound", async () => {
+    const { app, clock, podFeeds, sliceFeed } = await started();
+    podFeeds[0].handlers!.onEvent("ADDED", pod());
+    podFeeds[0].handlers!.onSynced();
+    sliceFeed.handlers!.onSynced();
+    clock.t += 250_000;
+    podFeeds[0].handlers!.onFresh!(); // e.g. a bookmark
+    clock.t += 60_000;
+    expect(app.readiness.staleness("pods")).toBe(60_000);
+    expect(app.readiness.staleness("endpointslices")).toBe(310_000);
+    // the PodIndexes were last listed at start(): 310 s ago
+    expect(app.lookup.byIp("10.42.0.10")).toMatchObject({
+      kind: "stale",
+      stale: [{ kind: "podindexes", seconds: 310 }],
+    });
+    const metrics = await app.metrics.registry.metrics();
+    expect(metrics).toContain('podindex_staleness_seconds{kind="pods"} 60');
+    expect(metrics).toContain('podindex_staleness_seconds{kind="endpointslices"} 310');
+    expect(metrics).toContain("podindex_max_staleness_seconds 300");
+  });
+
+  it("says in the Degraded condition which caches are past the bound, and writes it without any event", async () => {
+    const { app, clock, podFeeds, sliceFeed, writes } = await started();
+    podFeeds[0].handlers!.onSynced();
+    sliceFeed.handlers!.onSynced();
+    const degraded = () =>
+      app.status
+        .snapshot()
+        .get("web")!
+        .conditions!.find(c => c.type === "Degraded")!;
+    expect(degraded()).toMatchObject({ status: "False" });
+    clock.t += 301_000;
+    expect(degraded()).toMatchObject({
+      status: "True",
+      message:
+        "the cache of pods, podindexes, endpointslices is older than PODINDEX_MAX_STALENESS (300 s): " +
+        "IP and UID lookups and forward-auth answer 503 Stale",
+    });
+    // the app notices the bound passing by itself (a timer, not a feed event) and writes the status
+    await eventually(() =>
+      expect(writes.at(-1)?.status.conditions?.find(c => c.type === "Degraded")).toMatchObject({ status: "True" }),
+    );
+    // fresh again (the PodIndex side proves its kind fresh through markFresh): Degraded clears by itself
+    podFeeds[0].handlers!.onFresh!();
+    sliceFeed.handlers!.onFresh!();
+    app.readiness.markFresh("podindexes");
+    await eventually(() =>
+      expect(writes.at(-1)?.status.conditions?.find(c => c.type === "Degraded")).toMatchObject({ status: "False" }),
+    );
+  });
+
+  it("counts and logs an object a feed had to skip", async () => {
+    const { app, podFeeds, logs } = await started();
+    const bad = makePod({ name: "odd", namespace: "apps" });
+    podFeeds[0].handlers!.onSkipped!("MODIFIED", bad, new Error("cannot index it"));
+    expect(await app.metrics.registry.metrics()).toContain('podindex_watch_skipped_total{kind="pods"} 1');
+    expect(logs.find(l => l.msg === "could not apply a watched object; skipped it")).toMatchObject({
+      level: 40,
+      kind: "pods",
+      phase: "MODIFIED",
+      namespace: "apps",
+      name: "odd",
+      err: { message: "cannot index it" },
+    });
   });
 });

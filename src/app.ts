@@ -2,18 +2,18 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { PodCache } from "./cache/pod-cache";
 import type { PodLike } from "./cache/pod-record";
-import type { Config } from "./config";
+import { DEFAULT_MAX_STALENESS_SECONDS, type Config } from "./config";
 import { EndpointCache } from "./endpoints/endpoint-cache";
 import { ServiceLookup } from "./endpoints/service-lookup";
 import type { SliceLike } from "./endpoints/slice-record";
-import type { FeedPhase, ObjectFeed } from "./feed/object-feed";
+import type { FeedHandlers, FeedPhase, ObjectFeed } from "./feed/object-feed";
 import { ForwardAuth } from "./forward-auth/authorize";
 import { buildServer } from "./http/server";
 import type { PodIndex, PodIndexStatus } from "./kinds/podindex";
 import { PodLookup } from "./lookup";
 import { EventRecorder, type EmitEvent } from "./events";
 import { Metrics } from "./metrics";
-import { Readiness } from "./readiness";
+import { IDENTITY_KINDS, Readiness } from "./readiness";
 import { poolConfigFromSecret } from "./sinks/pg-connection";
 import { PostgresMirror, mirrorTarget } from "./sinks/postgres-mirror";
 import { StatusWriter } from "./status/status-writer";
@@ -22,21 +22,33 @@ import { SpecError } from "./views/selector";
 import { PodIndexView } from "./views/view";
 import { ViewSet } from "./views/view-set";
 
+/** What the app tells a feed it starts (from its configuration; the paged feed's FeedTuning). */
+export interface FeedOptions {
+  /** PODINDEX_WATCH_IDLE_SECONDS in ms: a watch silent this long (not even a bookmark) is reconnected */
+  idleTimeoutMs: number;
+}
+
 export interface AppDeps {
   log: Logger;
   /** a fresh pod feed each time the pod stream (re)starts */
-  podFeed: () => ObjectFeed<PodLike>;
+  podFeed: (opts: FeedOptions) => ObjectFeed<PodLike>;
   /** one full list of PodIndex objects (the startup seed and the periodic safety resync) */
   listPodIndexes: () => Promise<PodIndex[]>;
   /** write a PodIndex's status through its status subresource */
   writeStatus: (name: string, status: PodIndexStatus) => Promise<void>;
   /** a fresh EndpointSlice feed (one stream for every PodIndex's spec.services) */
-  sliceFeed: () => ObjectFeed<SliceLike>;
+  sliceFeed: (opts: FeedOptions) => ObjectFeed<SliceLike>;
   /** a Secret's data, decoded (the PostgreSQL mirror's connection settings) */
   readSecret: (namespace: string, name: string) => Promise<Record<string, string>>;
   /** create a Kubernetes Event about a PodIndex */
   emitEvent: EmitEvent;
+  /** the clock staleness is measured with (ms since the epoch; tests inject one) */
+  now?: () => number;
 }
+
+/** What a start() needs: the configuration, where tests may leave out what has a default. */
+export type StartConfig = Pick<Config, "port" | "host" | "resyncSeconds" | "statusIntervalMs" | "trustedProxies"> &
+  Partial<Pick<Config, "defaultService" | "maxStalenessSeconds" | "watchIdleSeconds">>;
 
 interface Mirror {
   /** what it was built from: a changed spec or a recreated PodIndex builds a new one */
@@ -56,14 +68,10 @@ export class PodIndexApp {
   readonly views = new ViewSet();
   readonly cache = new PodCache({ keepAnnotation: key => this.views.annotationKeys().has(key) });
   readonly endpoints = new EndpointCache();
-  readonly readiness = new Readiness(["pods", "podindexes", "endpointslices"]);
-  readonly services = new ServiceLookup(this.endpoints, this.views, this.readiness);
-  readonly lookup = new PodLookup(this.cache, this.views, this.readiness, this.services);
-  readonly metrics = new Metrics({
-    pods: () => this.cache.size,
-    summaries: () => this.#summaries(),
-    sinks: () => new Map([...this.#mirrors].map(([name, m]) => [name, m.mirror.health()])),
-  });
+  readonly readiness: Readiness;
+  readonly services: ServiceLookup;
+  readonly lookup: PodLookup;
+  readonly metrics: Metrics;
   readonly status: StatusWriter;
   readonly events: EventRecorder;
   /** why a watch is failing, by kind */
@@ -74,14 +82,44 @@ export class PodIndexApp {
   #server: FastifyInstance | undefined;
   #resync: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
+  /** watches for kinds turning stale or fresh again, to update the Degraded condition */
+  #staleCheck: NodeJS.Timeout | undefined;
+  /** the stale kinds at the last check, and every set a Degraded computation saw since */
+  #staleSeen = new Set([""]);
+  #staleKinds = "";
+  #feedOptions: FeedOptions = { idleTimeoutMs: 90_000 };
 
   constructor(private readonly deps: AppDeps) {
+    this.readiness = new Readiness(["pods", "podindexes", "endpointslices"], deps.now);
+    this.services = new ServiceLookup(this.endpoints, this.views, this.readiness);
+    this.lookup = new PodLookup(this.cache, this.views, this.readiness, this.services);
+    this.metrics = new Metrics({
+      pods: () => this.cache.size,
+      summaries: () => this.#summaries(),
+      sinks: () => new Map([...this.#mirrors].map(([name, m]) => [name, m.mirror.health()])),
+      staleness: () => this.readiness.stalenessByKind(),
+      maxStalenessMs: () => this.readiness.maxStalenessMs,
+      now: deps.now,
+    });
     this.events = new EventRecorder(deps.emitEvent, deps.log);
     this.status = new StatusWriter({
       log: deps.log,
       write: (name, status) => deps.writeStatus(name, status),
       summaries: () => this.#summaries(),
-      degraded: () => (this.#degraded.size ? [...this.#degraded.values()].join("; ") : undefined),
+      degraded: () => {
+        const why = [...this.#degraded.values()];
+        const stale = this.readiness.stale();
+        this.#staleSeen.add(stale.map(s => s.kind).join(","));
+        if (stale.length > 0) {
+          const gates = stale.some(s => (IDENTITY_KINDS as readonly string[]).includes(s.kind));
+          why.push(
+            `the cache of ${stale.map(s => s.kind).join(", ")} is older than PODINDEX_MAX_STALENESS ` +
+              `(${Math.floor(this.readiness.maxStalenessMs / 1000)} s)` +
+              (gates ? ": IP and UID lookups and forward-auth answer 503 Stale" : ""),
+          );
+        }
+        return why.length ? why.join("; ") : undefined;
+      },
       sink: name => this.#mirrors.get(name)?.mirror.health(),
       ready: () => this.readiness.ready,
       onWrite: podindex => this.metrics.statusWrites.inc({ podindex }),
@@ -237,11 +275,10 @@ export class PodIndexApp {
     return m.mirror.stop();
   }
 
-  async start(
-    cfg: Pick<Config, "port" | "host" | "resyncSeconds" | "statusIntervalMs" | "trustedProxies"> &
-      Partial<Pick<Config, "defaultService">>,
-  ): Promise<{ port: number }> {
+  async start(cfg: StartConfig): Promise<{ port: number }> {
     this.status.intervalMs = cfg.statusIntervalMs;
+    this.readiness.maxStalenessMs = (cfg.maxStalenessSeconds ?? DEFAULT_MAX_STALENESS_SECONDS) * 1000;
+    if (cfg.watchIdleSeconds !== undefined) this.#feedOptions = { idleTimeoutMs: cfg.watchIdleSeconds * 1000 };
     this.#server = buildServer({
       lookup: this.lookup,
       forwardAuth: new ForwardAuth(this.lookup, this.views, this.readiness, cfg.trustedProxies),
@@ -257,8 +294,9 @@ export class PodIndexApp {
     this.deps.log.info({ address }, "podindex lookup server listening");
     await this.#resyncPodIndexes();
     this.#resync = setInterval(() => void this.#resyncPodIndexes(), cfg.resyncSeconds * 1000);
-    this.#startPodFeed(() => this.readiness.markSynced("pods"));
-    this.#sliceFeed = this.#runFeed("endpointslices", this.deps.sliceFeed(), {
+    this.#staleCheck = setInterval(() => this.#checkStale(), Math.min(1000, this.readiness.maxStalenessMs / 2));
+    this.#startPodFeed();
+    this.#sliceFeed = this.#runFeed("endpointslices", this.deps.sliceFeed(this.#feedOptions), {
       apply: (phase, slice) => (phase === "DELETED" ? this.endpoints.remove(slice) : this.endpoints.upsert(slice)),
       onSynced: () => {
         this.readiness.markSynced("endpointslices");
@@ -271,6 +309,7 @@ export class PodIndexApp {
 
   async stop(): Promise<void> {
     clearInterval(this.#resync);
+    clearInterval(this.#staleCheck);
     clearTimeout(this.#retry);
     await this.status.stop();
     this.#feed?.stop();
@@ -283,43 +322,59 @@ export class PodIndexApp {
     this.#server = undefined;
   }
 
-  #startPodFeed(onSynced: () => void): void {
-    this.#feed = this.#runFeed("pods", this.deps.podFeed(), {
+  /** Start the pod feed; `afterSync` runs once its list is in (a restart's end of the re-read). */
+  #startPodFeed(afterSync?: () => void): void {
+    this.#feed = this.#runFeed("pods", this.deps.podFeed(this.#feedOptions), {
       apply: (phase, pod) => (phase === "DELETED" ? this.cache.remove(pod) : this.cache.upsert(pod)),
-      onSynced,
+      onSynced: () => {
+        afterSync?.();
+        // also after a restart: the feed it replaced may have been stopped before its first list was in
+        this.readiness.markSynced("pods");
+      },
     });
   }
 
-  /** Run one feed: apply its events, count them, and report its failures as Degraded until it recovers. */
+  /**
+   * Run one feed: apply its events, count them, note each proof of freshness, and report its
+   * failures as Degraded until it recovers.
+   */
   #runFeed<T>(
     kind: string,
     feed: ObjectFeed<T>,
     on: { apply: (phase: FeedPhase, obj: T) => void; onSynced: () => void },
   ): ObjectFeed<T> {
     this.metrics.relists.inc({ kind });
-    feed
-      .start({
-        onEvent: (phase, obj) => {
-          this.metrics.watchEvent(kind, phase);
-          if (this.#degraded.delete(kind)) this.status.markDirty();
-          on.apply(phase, obj);
-        },
-        onSynced: on.onSynced,
-        onRecovered: () => {
-          if (this.#degraded.delete(kind)) this.status.markDirty();
-          this.deps.log.info({ kind }, "watch recovered");
-        },
-        onError: err => {
-          this.metrics.watchErrors.inc({ kind });
-          this.#degraded.set(
-            kind,
-            `the ${kind} watch failed (${err instanceof Error ? err.message : String(err)}); it relists and resumes by itself`,
-          );
-          this.status.markDirty();
-          this.deps.log.warn({ err, kind }, "watch failed; it relists and resumes by itself");
-        },
-      })
-      .catch(err => this.deps.log.error({ err, kind }, "watch could not start"));
+    const handlers: FeedHandlers<T> = {
+      onEvent: (phase, obj) => {
+        this.metrics.watchEvent(kind, phase);
+        if (this.#degraded.delete(kind)) this.status.markDirty();
+        on.apply(phase, obj);
+      },
+      onSynced: on.onSynced,
+      onFresh: () => this.readiness.markFresh(kind),
+      onSkipped: (phase, obj, err) => {
+        this.metrics.watchSkipped.inc({ kind });
+        const m = (obj as { metadata?: { namespace?: string; name?: string; uid?: string } }).metadata;
+        this.deps.log.warn(
+          { err, kind, phase, namespace: m?.namespace, name: m?.name, uid: m?.uid },
+          "could not apply a watched object; skipped it",
+        );
+      },
+      onRecovered: () => {
+        if (this.#degraded.delete(kind)) this.status.markDirty();
+        this.deps.log.info({ kind }, "watch recovered");
+      },
+      onError: err => {
+        this.metrics.watchErrors.inc({ kind });
+        this.#degraded.set(
+          kind,
+          `the ${kind} watch failed (${err instanceof Error ? err.message : String(err)}); it relists and resumes by itself`,
+        );
+        this.status.markDirty();
+        this.deps.log.warn({ err, kind }, "watch failed; it relists and resumes by itself");
+      },
+    };
+    feed.start(handlers).catch(err => this.deps.log.error({ err, kind }, "watch could not start"));
     return feed;
   }
 
@@ -331,6 +386,23 @@ export class PodIndexApp {
       const gone = this.cache.endResync();
       this.deps.log.info({ removed: gone.length }, "pods re-read");
     });
+  }
+
+  /**
+   * A kind turned stale or fresh again: the Degraded condition changes, and the log says so. Any
+   * status computed since the last check with other stale kinds than now (a write in between may
+   * have caught a state this check never saw) is recomputed too.
+   */
+  #checkStale(): void {
+    const stale = this.readiness.stale();
+    const kinds = stale.map(s => s.kind).join(",");
+    this.#staleSeen.add(kinds);
+    if (this.#staleSeen.size > 1) this.status.markDirty();
+    this.#staleSeen = new Set([kinds]);
+    if (kinds === this.#staleKinds) return;
+    this.#staleKinds = kinds;
+    if (stale.length > 0) this.deps.log.warn({ stale }, this.readiness.staleReason()!);
+    else this.deps.log.info("every cache is fresh again");
   }
 
   #summaries() {

@@ -7,11 +7,13 @@ describe("loadConfig", () => {
     expect(rest).toEqual({
       port: 8080,
       host: "0.0.0.0",
-      resyncSeconds: 300,
+      resyncSeconds: 120,
       logLevel: "info",
       statusIntervalMs: 2000,
       defaultService: { namespace: undefined, name: undefined },
       drainSeconds: 10,
+      maxStalenessSeconds: 300,
+      watchIdleSeconds: 90,
     });
     expect(trustedProxies.text).toEqual([]);
     expect(trustedProxies.trusts("127.0.0.1")).toBe(false);
@@ -38,6 +40,8 @@ describe("loadConfig", () => {
       statusIntervalMs: 500,
       defaultService: { namespace: "apps", name: "web" },
       drainSeconds: 0,
+      maxStalenessSeconds: 300,
+      watchIdleSeconds: 90,
     });
     expect(trustedProxies.trusts("10.43.0.17")).toBe(true);
     expect(trustedProxies.trusts("fd00::17")).toBe(true);
@@ -52,8 +56,44 @@ describe("loadConfig", () => {
     [{ PODINDEX_DRAIN_SECONDS: "1.5" }, /PODINDEX_DRAIN_SECONDS must be a whole number/],
     [{ PODINDEX_DRAIN_SECONDS: "301" }, /PODINDEX_DRAIN_SECONDS must be between 0 and 300/],
     [{ PODINDEX_TRUSTED_PROXIES: "private_ranges" }, /PODINDEX_TRUSTED_PROXIES: "private_ranges" is not an IP address/],
+    [{ PODINDEX_MAX_STALENESS: "5 minutes" }, /PODINDEX_MAX_STALENESS must be a duration in seconds or like "90s"/],
+    [{ PODINDEX_MAX_STALENESS: "-300" }, /PODINDEX_MAX_STALENESS must be a duration/],
+    [{ PODINDEX_MAX_STALENESS: "1.5m" }, /PODINDEX_MAX_STALENESS must be a duration/],
+    [{ PODINDEX_MAX_STALENESS: "5m5m" }, /PODINDEX_MAX_STALENESS must be a duration/],
+    [{ PODINDEX_MAX_STALENESS: "0" }, /PODINDEX_MAX_STALENESS must be between 1 s and 86400 s, got 0 s/],
+    [{ PODINDEX_MAX_STALENESS: "25h" }, /PODINDEX_MAX_STALENESS must be between 1 s and 86400 s, got 90000 s/],
+    [{ PODINDEX_WATCH_IDLE_SECONDS: "5" }, /PODINDEX_WATCH_IDLE_SECONDS must be between 10 and 3600/],
+    [
+      { PODINDEX_MAX_STALENESS: "2m" },
+      /PODINDEX_MAX_STALENESS \(120 s\) must exceed .* \(150 s\), or a healthy quiet cluster would turn stale/,
+    ],
+    [
+      { PODINDEX_MAX_STALENESS: "10m", PODINDEX_RESYNC_SECONDS: "600" },
+      /PODINDEX_MAX_STALENESS \(600 s\) must exceed both PODINDEX_RESYNC_SECONDS \(600 s\)/,
+    ],
   ])("rejects %j with a clear message", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it.each([
+    ["400", 400],
+    ["400s", 400],
+    ["7m", 420],
+    ["1h30m", 5400],
+    [" 2M30S ", 150],
+  ])("reads PODINDEX_MAX_STALENESS=%j as %d s", (raw, seconds) => {
+    expect(loadConfig({ PODINDEX_MAX_STALENESS: raw, PODINDEX_WATCH_IDLE_SECONDS: "60" }).maxStalenessSeconds).toBe(
+      seconds,
+    );
+  });
+
+  it("takes a shorter bound when the idle timeout and PodIndex re-list are shorter too", () => {
+    const cfg = loadConfig({
+      PODINDEX_MAX_STALENESS: "90",
+      PODINDEX_WATCH_IDLE_SECONDS: "20",
+      PODINDEX_RESYNC_SECONDS: "30",
+    });
+    expect(cfg).toMatchObject({ maxStalenessSeconds: 90, watchIdleSeconds: 20, resyncSeconds: 30 });
   });
 });

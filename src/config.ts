@@ -6,7 +6,10 @@ export interface Config {
   port: number;
   /** listen address (HOST, default 0.0.0.0) */
   host: string;
-  /** seconds between full re-lists of PodIndex objects, a safety net for missed events (PODINDEX_RESYNC_SECONDS, default 300) */
+  /**
+   * seconds between full re-lists of PodIndex objects, a safety net for missed events and what proves
+   * the PodIndexes current on a quiet cluster (PODINDEX_RESYNC_SECONDS, default 120)
+   */
   resyncSeconds: number;
   /** pino level (LOG_LEVEL, default info), the variable Pepr reads too */
   logLevel: string;
@@ -24,6 +27,17 @@ export interface Config {
    * (PODINDEX_DRAIN_SECONDS, default 10): the time endpoints, kube-proxy and proxies need to stop sending
    */
   drainSeconds: number;
+  /**
+   * how long a kind's cache may go without the apiserver proving it current (an event, a bookmark,
+   * a completed list) before IP and UID lookups and forward-auth refuse to answer (503 Stale) and
+   * /readyz fails (PODINDEX_MAX_STALENESS: seconds, or "90s", "5m", "1h30m"; default 5m)
+   */
+  maxStalenessSeconds: number;
+  /**
+   * a pod or EndpointSlice watch that delivers nothing, not even a bookmark, for this long is
+   * taken for dead and reconnected (PODINDEX_WATCH_IDLE_SECONDS, default 90)
+   */
+  watchIdleSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -39,6 +53,33 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
+const UNIT_SECONDS: Record<string, number> = { h: 3600, m: 60, s: 1 };
+
+/**
+ * A duration in whole seconds: plain seconds ("300") or Go-style units ("90s", "5m", "1h30m").
+ * Hand-written: no dependency parses durations, and these ten lines accept exactly this grammar.
+ */
+function duration(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const trimmed = env[name]?.trim().toLowerCase();
+  if (trimmed === undefined || trimmed === "") return fallback;
+  const raw = /^\d+$/.test(trimmed) ? `${trimmed}s` : trimmed;
+  const parts = raw.match(/\d+[hms]/g);
+  if (!parts || parts.join("") !== raw || new Set(parts.map(p => p.slice(-1))).size !== parts.length) {
+    throw new ConfigError(`${name} must be a duration in seconds or like "90s", "5m", "1h30m", got "${env[name]}"`);
+  }
+  const value = parts.reduce((sum, p) => sum + Number(p.slice(0, -1)) * UNIT_SECONDS[p.slice(-1)], 0);
+  if (value < min || value > max) {
+    throw new ConfigError(`${name} must be between ${min} s and ${max} s, got ${value} s`);
+  }
+  return value;
+}
+
+/** PODINDEX_MAX_STALENESS's default (why 5 minutes: README, "Staleness") */
+export const DEFAULT_MAX_STALENESS_SECONDS = 300;
+
+/** kube-apiserver sends a BOOKMARK on a quiet watch about once a minute (upstream's bookmark cadence). */
+export const BOOKMARK_CADENCE_SECONDS = 60;
+
 function trustedProxies(list: string): TrustedProxies {
   try {
     return TrustedProxies.parse(list);
@@ -52,10 +93,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LEVELS.join(", ")}, got "${env.LOG_LEVEL}"`);
   }
+  const resyncSeconds = integer(env, "PODINDEX_RESYNC_SECONDS", 120, 1, 86_400);
+  const watchIdleSeconds = integer(env, "PODINDEX_WATCH_IDLE_SECONDS", 90, 10, 3600);
+  const maxStalenessSeconds = duration(env, "PODINDEX_MAX_STALENESS", DEFAULT_MAX_STALENESS_SECONDS, 1, 86_400);
+  // A healthy quiet cluster must never look stale: pods and EndpointSlices are proved current at
+  // least by a bookmark a minute (or, if one is lost, by the reconnect after the idle timeout), and
+  // PodIndexes by the re-list every PODINDEX_RESYNC_SECONDS.
+  const quiet = Math.max(BOOKMARK_CADENCE_SECONDS + watchIdleSeconds, resyncSeconds);
+  if (maxStalenessSeconds <= quiet) {
+    throw new ConfigError(
+      `PODINDEX_MAX_STALENESS (${maxStalenessSeconds} s) must exceed both PODINDEX_RESYNC_SECONDS (${resyncSeconds} s) ` +
+        `and PODINDEX_WATCH_IDLE_SECONDS plus the apiserver's ${BOOKMARK_CADENCE_SECONDS} s bookmark cadence ` +
+        `(${BOOKMARK_CADENCE_SECONDS + watchIdleSeconds} s), or a healthy quiet cluster would turn stale`,
+    );
+  }
   return {
     port: integer(env, "PORT", 8080, 0, 65535),
     host: env.HOST || "0.0.0.0",
-    resyncSeconds: integer(env, "PODINDEX_RESYNC_SECONDS", 300, 1, 86_400),
+    resyncSeconds,
     logLevel,
     statusIntervalMs: integer(env, "PODINDEX_STATUS_INTERVAL_MS", 2000, 100, 3_600_000),
     trustedProxies: trustedProxies(env.PODINDEX_TRUSTED_PROXIES ?? ""),
@@ -64,5 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       name: env.KUBERNETES_POD_DISCOVERY_SERVICE_NAME || undefined,
     },
     drainSeconds: integer(env, "PODINDEX_DRAIN_SECONDS", 10, 0, 300),
+    maxStalenessSeconds,
+    watchIdleSeconds,
   };
 }

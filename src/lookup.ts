@@ -4,7 +4,7 @@ import type { ServiceLookup } from "./endpoints/service-lookup";
 import { isDnsLabel } from "./names";
 import type { MissReason, PodCache } from "./cache/pod-cache";
 import type { PodRecord } from "./cache/pod-record";
-import type { Readiness } from "./readiness";
+import { IDENTITY_KINDS, type Readiness, type Stale } from "./readiness";
 import type { PodIndexView } from "./views/view";
 import type { ViewSet } from "./views/view-set";
 
@@ -24,11 +24,13 @@ export type LookupResult =
   | { kind: "miss"; reason: MissReason }
   | { kind: "conflict"; pods: ExposedPod[]; hidden: number }
   | { kind: "not-ready"; waitingFor: string[] }
+  /** the cache is older than PODINDEX_MAX_STALENESS: no answer rather than a possibly wrong one */
+  | { kind: "stale"; message: string; stale: Stale[] }
   | { kind: "bad-request"; message: string }
   | { kind: "index-not-found"; index: string; /** it exists but is not served: why */ refused?: string };
 
 export type ListResult =
-  | Extract<LookupResult, { kind: "not-ready" | "bad-request" | "index-not-found" }>
+  | Extract<LookupResult, { kind: "not-ready" | "stale" | "bad-request" | "index-not-found" }>
   | {
       kind: "list";
       pods: ExposedPod[];
@@ -37,7 +39,9 @@ export type ListResult =
 /**
  * Answers lookups from the cache through the views. Pure reads: it never changes the cache.
  * A lookup is scoped to one PodIndex when `index` is given, otherwise to every PodIndex; a pod
- * outside the scope is not served. Before every kind has been listed, nothing is answered.
+ * outside the scope is not served. Before every kind has been listed, nothing is answered; nor
+ * when the pods or PodIndexes were last proved current longer ago than PODINDEX_MAX_STALENESS
+ * (IP, UID and list lookups alike: each answers who a pod is, and IPs get reused meanwhile).
  */
 export class PodLookup {
   constructor(
@@ -115,8 +119,10 @@ export class PodLookup {
   #scoped<R extends { kind: string }>(
     index: string | undefined,
     answer: (scope: (rec: PodRecord) => PodIndexView[]) => R,
-  ): R | Extract<LookupResult, { kind: "not-ready" | "index-not-found" }> {
+  ): R | Extract<LookupResult, { kind: "not-ready" | "stale" | "index-not-found" }> {
     if (!this.readiness.ready) return { kind: "not-ready", waitingFor: this.readiness.waitingFor };
+    const stale = this.readiness.stale(IDENTITY_KINDS);
+    if (stale.length > 0) return { kind: "stale", message: this.readiness.staleReason(IDENTITY_KINDS)!, stale };
     if (index === undefined || index === "") return answer(rec => this.views.servedBy(rec));
     const view = this.views.get(index);
     if (!view) return { kind: "index-not-found", index, refused: this.views.refusal(index) };

@@ -30,7 +30,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly lookups = new Counter({
     name: "podindex_lookups_total",
-    help: "Lookups answered, by route and result (hit, miss, conflict, denied, bad_request, not_ready)",
+    help: "Lookups answered, by route and result (hit, miss, conflict, denied, bad_request, not_ready: 503, not synced yet or Stale)",
     labelNames: ["route", "result"] as const,
     registers: [this.registry],
   });
@@ -50,6 +50,12 @@ export class Metrics {
   readonly watchErrors = new Counter({
     name: "podindex_watch_errors_total",
     help: "List or watch failures (each is followed by a relist), by kind",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+  readonly watchSkipped = new Counter({
+    name: "podindex_watch_skipped_total",
+    help: "Objects a feed delivered that could not be applied (skipped, the feed carried on), by kind",
     labelNames: ["kind"] as const,
     registers: [this.registry],
   });
@@ -84,6 +90,10 @@ export class Metrics {
     pods: () => number;
     summaries: () => Map<string, IndexSummary>;
     sinks: () => Map<string, SinkHealth>;
+    /** ms since the apiserver last proved each kind's cache current (read at scrape time) */
+    staleness?: () => Map<string, number>;
+    /** PODINDEX_MAX_STALENESS in ms (Infinity: no bound) */
+    maxStalenessMs?: () => number;
     now?: () => number;
   }) {
     const now = (this.#now = sample.now ?? Date.now);
@@ -95,6 +105,25 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         for (const [kind, at] of lastEvent) this.set({ kind }, (now() - at) / 1000);
+      },
+    });
+    new Gauge({
+      name: "podindex_staleness_seconds",
+      help: "Seconds since the apiserver last proved a kind's cache current (an event, a bookmark or a completed list), computed at scrape time",
+      labelNames: ["kind"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [kind, ms] of sample.staleness?.() ?? []) this.set({ kind }, ms / 1000);
+      },
+    });
+    new Gauge({
+      name: "podindex_max_staleness_seconds",
+      help: "PODINDEX_MAX_STALENESS: past this staleness of pods or PodIndexes, lookups and forward-auth answer 503 Stale",
+      registers: [this.registry],
+      collect() {
+        const ms = sample.maxStalenessMs?.();
+        if (ms !== undefined && Number.isFinite(ms)) this.set(ms / 1000);
       },
     });
     new Gauge({

@@ -1,9 +1,20 @@
+/** The kinds identity answers (IP and UID lookups, forward-auth) are computed from: the pods and the PodIndexes' policy. */
+export const IDENTITY_KINDS = ["pods", "podindexes"] as const;
+
+/** A kind whose cache has gone unproved for longer than the bound. */
+export interface Stale {
+  kind: string;
+  /** seconds since the apiserver last proved it current, rounded up */
+  seconds: number;
+}
+
 /**
  * Which kinds have had their initial list applied, and when the apiserver last proved each kind's
  * cache fresh. /readyz, /ready and every lookup consult it: before the first list of every kind is
- * in, an answer could be wrong, so none is given.
+ * in, an answer could be wrong, so none is given; past `maxStalenessMs` without a proof, neither.
  */
 export class Readiness {
+  readonly #kinds: readonly string[];
   readonly #pending: Set<string>;
   /** kind → when (ms since the epoch) the apiserver last proved its cache fresh */
   readonly #fresh = new Map<string, number>();
@@ -19,8 +30,12 @@ export class Readiness {
     kinds: readonly string[],
     private readonly now: () => number = Date.now,
   ) {
+    this.#kinds = [...kinds];
     this.#pending = new Set(kinds);
   }
+
+  /** how long (ms) a kind may go without a proof of freshness before it counts as stale (PODINDEX_MAX_STALENESS) */
+  maxStalenessMs = Infinity;
 
   markSynced(kind: string): void {
     this.#pending.delete(kind);
@@ -48,6 +63,36 @@ export class Readiness {
   staleness(kind: string): number | undefined {
     const at = this.#fresh.get(kind);
     return at === undefined ? undefined : this.now() - at;
+  }
+
+  /** every synced kind's staleness in ms, read now (for the metrics gauge) */
+  stalenessByKind(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const kind of this.#kinds) {
+      const ms = this.staleness(kind);
+      if (ms !== undefined) out.set(kind, ms);
+    }
+    return out;
+  }
+
+  /** the kinds among `kinds` (default: all) last proved fresh longer than maxStalenessMs ago */
+  stale(kinds: readonly string[] = this.#kinds): Stale[] {
+    const out: Stale[] = [];
+    for (const kind of kinds) {
+      const ms = this.staleness(kind);
+      if (ms !== undefined && ms > this.maxStalenessMs) out.push({ kind, seconds: Math.ceil(ms / 1000) });
+    }
+    return out;
+  }
+
+  /** Why answers computed from `kinds` would be too old now, or undefined when they are fresh enough. */
+  staleReason(kinds: readonly string[] = this.#kinds): string | undefined {
+    const stale = this.stale(kinds);
+    if (stale.length === 0) return undefined;
+    return (
+      `the apiserver last proved the cache current ${stale.map(s => `${s.seconds} s ago for ${s.kind}`).join(", ")}, ` +
+      `longer than PODINDEX_MAX_STALENESS (${Math.floor(this.maxStalenessMs / 1000)} s) allows`
+    );
   }
 
   get ready(): boolean {

@@ -1,6 +1,6 @@
 import type { PodRecord } from "../cache/pod-record";
 import type { PodLookup } from "../lookup";
-import type { Readiness } from "../readiness";
+import { IDENTITY_KINDS, type Readiness } from "../readiness";
 import type { ViewSet } from "../views/view-set";
 import { ClientIpError, callerAddress, type CallerAddress, type TrustedProxies } from "./client-ip";
 import { TargetError, describe, type Target, type TargetInput } from "./policy";
@@ -17,6 +17,7 @@ export interface AuthRequest {
 
 export type DenyReason =
   | "NotSynced"
+  | "Stale"
   | "BadRequest"
   | "NoPolicy"
   | "UnknownCaller"
@@ -28,7 +29,7 @@ export type DenyReason =
   | "ServiceAccountNotAllowed";
 
 export interface Decision {
-  /** 200 allow; 400 malformed request; 403 deny; 503 not synced yet */
+  /** 200 allow; 400 malformed request; 403 deny; 503 not synced yet, or the cache is too old (Stale) */
   status: 200 | 400 | 403 | 503;
   allowed: boolean;
   reason: "SameNamespace" | "Granted" | DenyReason;
@@ -65,6 +66,9 @@ export class ForwardAuth {
     if (!this.readiness.ready) {
       return deny(503, "NotSynced", `waiting for the initial list of ${this.readiness.waitingFor.join(", ")}`);
     }
+    // the caller's identity comes from the pods, the policy from the PodIndexes: both must be current
+    const stale = this.readiness.staleReason(IDENTITY_KINDS);
+    if (stale) return deny(503, "Stale", stale);
     const policies = this.views.list().filter(v => v.forwardAuth);
     let view;
     if (req.index) {
@@ -133,6 +137,9 @@ export class ForwardAuth {
           `${caller.ip} is claimed by ${found.pods.length + found.hidden} live pods; refusing to guess`,
           ctx,
         );
+      case "stale":
+        // the bound passed between the check above and the lookup
+        return deny(503, "Stale", found.message, ctx);
       default:
         // not-ready, bad-request and index-not-found were ruled out above
         return deny(403, "UnknownCaller", `no answer for ${caller.ip}`, ctx);

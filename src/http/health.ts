@@ -10,6 +10,8 @@ export interface HealthDeps {
 /**
  * Liveness and readiness: /healthz and /readyz (podindex), /health and /ready (the shapes of
  * pod-watcher, `pod_count`, and pod-index, `podCount`, in one body so clients of either work).
+ * Ready means every kind's initial list is in and none was last proved current longer ago than
+ * PODINDEX_MAX_STALENESS (computed at request time: a blocked timer cannot hide staleness).
  */
 export const healthRoutes: FastifyPluginAsync<HealthDeps> = async (app, { readiness, podCount }) => {
   app.get("/healthz", async () => ({ status: "ok" }));
@@ -17,7 +19,11 @@ export const healthRoutes: FastifyPluginAsync<HealthDeps> = async (app, { readin
   app.get("/readyz", async (_req, reply) => {
     if (readiness.draining)
       return reply.code(503).send({ status: "not ready", reason: "shutting down", pods: podCount() });
-    if (readiness.ready) return { status: "ready", pods: podCount() };
+    if (readiness.ready) {
+      const stale = readiness.stale();
+      if (stale.length === 0) return { status: "ready", pods: podCount() };
+      return reply.code(503).send({ status: "stale", reason: readiness.staleReason(), stale, pods: podCount() });
+    }
     return reply.code(503).send({
       status: "not ready",
       reason: [
@@ -36,7 +42,8 @@ export const healthRoutes: FastifyPluginAsync<HealthDeps> = async (app, { readin
 
   app.get("/ready", async (_req, reply) => {
     const n = podCount();
-    if (readiness.ready && !readiness.draining) return { status: "ready", pod_count: n, podCount: n };
+    if (readiness.ready && !readiness.draining && readiness.stale().length === 0)
+      return { status: "ready", pod_count: n, podCount: n };
     return reply.code(503).send({ status: "not ready", pod_count: n, podCount: n });
   });
 };

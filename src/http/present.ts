@@ -75,6 +75,8 @@ export function failure(result: Failure, subject: string): { status: number; bod
           waitingFor: result.waitingFor,
         },
       };
+    case "stale":
+      return { status: 503, body: { error: "Stale", message: result.message, stale: result.stale } };
     case "index-not-found":
       if (result.refused !== undefined) {
         return {

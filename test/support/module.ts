@@ -1,4 +1,4 @@
-import type { PodIndexApp } from "../../src/app";
+import type { PodIndexApp, StartConfig } from "../../src/app";
 import { TrustedProxies } from "../../src/forward-auth/client-ip";
 
 /**
@@ -11,6 +11,7 @@ export async function startModule(
   port = 0,
   statusIntervalMs = 200,
   trustedProxies = TrustedProxies.none(),
+  more: Partial<StartConfig> = {},
 ): Promise<{ app: PodIndexApp; port: number; url: string }> {
   process.env.PEPR_WATCH_MODE = "true";
   process.env.LOG_LEVEL ??= "warn";
@@ -24,6 +25,7 @@ export async function startModule(
     resyncSeconds: 300,
     statusIntervalMs,
     trustedProxies,
+    ...more,
   });
   return { app: podIndexApp, port: started.port, url: `http://127.0.0.1:${started.port}` };
 }

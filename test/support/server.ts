@@ -43,6 +43,8 @@ export function testServer(
     defaultService?: ServerDeps["defaultService"];
     statuses?: ServerDeps["statuses"];
     metrics?: (cache: PodCache) => Metrics;
+    /** the clock staleness is measured with */
+    now?: () => number;
   } = {},
 ): TestServer {
   const views = new ViewSet();
@@ -50,7 +52,7 @@ export function testServer(
   const cache = new PodCache({ keepAnnotation: k => views.annotationKeys().has(k) });
   const endpoints = new EndpointCache();
   const kinds = opts.kinds ?? ["pods", "podindexes", "endpointslices"];
-  const readiness = new Readiness(kinds);
+  const readiness = new Readiness(kinds, opts.now);
   const services = new ServiceLookup(endpoints, views, readiness);
   const lookup = new PodLookup(cache, views, readiness, services);
   const forwardAuth = new ForwardAuth(lookup, views, readiness, opts.trustedProxies ?? TrustedProxies.none());
@@ -63,7 +65,13 @@ export function testServer(
     podCount: () => cache.size,
     metrics:
       opts.metrics?.(cache) ??
-      new Metrics({ pods: () => cache.size, summaries: () => new Map(), sinks: () => new Map() }),
+      new Metrics({
+        pods: () => cache.size,
+        summaries: () => new Map(),
+        sinks: () => new Map(),
+        staleness: () => readiness.stalenessByKind(),
+        maxStalenessMs: () => readiness.maxStalenessMs,
+      }),
     statuses: opts.statuses ?? (() => new Map()),
     logger: opts.logger,
   });
