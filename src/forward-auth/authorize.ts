@@ -181,7 +181,7 @@ function identityHeaders(
   h[`${HEADER_PREFIX}Owner-Name`] = owner?.name ?? "";
   // label values cannot contain ',' or '=', so "k=v,k2=v2" parses unambiguously
   h[`${HEADER_PREFIX}Labels`] = labelKeys
-    .filter(k => k in pod.labels)
+    .filter(k => Object.hasOwn(pod.labels, k))
     .map(k => `${k}=${pod.labels[k]}`)
     .join(",");
   return h;

@@ -24,7 +24,8 @@ const FISSION: PodIndexSpec = {
         { header: "X-Forwarded-Uri", regex: "^/fission-function/(?<name>[^/?]+)", namespace: "default" },
       ],
     },
-    headers: { labels: ["app", "team"] },
+    // "constructor" is no pod's label: an inherited key must not reach X-Podindex-Labels
+    headers: { labels: ["app", "team", "constructor"] },
   },
 };
 

@@ -39,6 +39,14 @@ describe("PodIndexView", () => {
     expect(PodIndexView.fromResource(podIndex("none", { expose: { labels: [] } })).labelsFor(web)).toEqual({});
   });
 
+  it("exposes only a pod's own keys, never inherited ones such as constructor", () => {
+    const view = PodIndexView.fromResource(
+      podIndex("a", { expose: { labels: ["constructor", "app"], annotations: ["toString"] } }),
+    );
+    expect(view.labelsFor(web)).toEqual({ app: "web" });
+    expect(view.annotationsFor(web)).toEqual({});
+  });
+
   it.each<[PodIndexSpec, string]>([
     [{ namespaces: ["Apps"] }, "InvalidNamespace"],
     [{ expose: { labels: ["bad key"] } }, "InvalidExpose"],

@@ -9,7 +9,7 @@ import { SpecError, compileSelector, isValidLabelKey, type LabelMatcher } from "
 function pick(source: Readonly<Record<string, string>>, keys: readonly string[] | "all"): Record<string, string> {
   if (keys === "all") return { ...source };
   const out: Record<string, string> = {};
-  for (const key of keys) if (key in source) out[key] = source[key];
+  for (const key of keys) if (Object.hasOwn(source, key)) out[key] = source[key];
   return out;
 }
 
