@@ -13,7 +13,19 @@ export const podIndexApp = new PodIndexApp({
   log: Log,
   podFeed,
   sliceFeed,
-  listPodIndexes: async () => (await K8s(PodIndex).Get()).items,
+  listPodIndexes: async () => {
+    const list = await K8s(PodIndex)
+      .Get()
+      .catch((err: { status?: number; statusText?: string }) => {
+        // KFC rejects with the response (status, statusText), or status 400 "fetch failed" when unreachable
+        throw new Error(
+          err.status === 404
+            ? "the PodIndex CRD (podindexes.podindex.dev) is not installed"
+            : `listing PodIndexes failed: ${err.status ?? ""} ${err.statusText ?? String(err)}`.trim(),
+        );
+      });
+    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? "" };
+  },
   writeStatus: async (name, status) => {
     await K8s(PodIndex).PatchStatus({ metadata: { name }, status });
   },

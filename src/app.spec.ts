@@ -18,7 +18,7 @@ describe("PodIndexApp PodIndex events", () => {
       sliceFeed: () => {
         throw new Error("no EndpointSlice feed in this test");
       },
-      listPodIndexes: async () => [],
+      listPodIndexes: async () => ({ items: [], resourceVersion: "1" }),
       writeStatus: async () => {},
       readSecret: async () => ({}),
       emitEvent: async () => {},
@@ -68,7 +68,7 @@ describe("PodIndexApp PodIndex events", () => {
       }),
     );
     expect(a.status.names().sort()).toEqual(["broken", "web"]);
-    a.syncPodIndexes([]);
+    a.syncPodIndexes({ items: [], resourceVersion: "100" });
     expect(a.views.size).toBe(0);
     expect(a.status.names()).toEqual([]);
   });
