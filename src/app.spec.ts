@@ -1,7 +1,9 @@
 import pino from "pino";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { makePod } from "../test/support/pods";
 import { PodIndexApp } from "./app";
+import type { FeedHandlers, ObjectFeed } from "./feed/object-feed";
+import { TrustedProxies } from "./forward-auth/client-ip";
 import { PodIndex, type PodIndexSpec } from "./kinds/podindex";
 
 const podIndex = (uid: string, generation: number, spec: PodIndexSpec) =>
@@ -71,5 +73,61 @@ describe("PodIndexApp PodIndex events", () => {
     a.syncPodIndexes({ items: [], resourceVersion: "100" });
     expect(a.views.size).toBe(0);
     expect(a.status.names()).toEqual([]);
+  });
+});
+
+/** When start() lists PodIndexes: at start, every resyncSeconds, and as soon as a feed is back. */
+describe("PodIndexApp PodIndex lists", () => {
+  const feeds: FeedHandlers<never>[] = [];
+  const quietFeed = (): ObjectFeed<never> => ({
+    start: async handlers => void feeds.push(handlers),
+    stop: () => {},
+  });
+  let lists = 0;
+  let app: PodIndexApp;
+  const makeApp = () =>
+    new PodIndexApp({
+      log: pino({ level: "silent" }),
+      podFeed: quietFeed,
+      sliceFeed: quietFeed,
+      listPodIndexes: async () => ({ items: [], resourceVersion: String(++lists) }),
+      writeStatus: async () => {},
+      readSecret: async () => ({}),
+      emitEvent: async () => {},
+    });
+
+  beforeAll(async () => {
+    // before the app exists: its readiness reads the (fake) clock it finds
+    vi.useFakeTimers({ toFake: ["setInterval", "Date"] });
+    app = makeApp();
+    await app.start({
+      port: 0,
+      host: "127.0.0.1",
+      resyncSeconds: 30,
+      statusIntervalMs: 200,
+      trustedProxies: TrustedProxies.none(),
+    });
+  });
+  afterAll(async () => {
+    await app.stop();
+    vi.useRealTimers();
+  });
+
+  it("proves a quiet cluster's PodIndex set fresh with a full list every resyncSeconds", async () => {
+    expect(lists).toBe(1);
+    expect(app.readiness.staleness("podindexes")).toBe(0);
+    await vi.advanceTimersByTimeAsync(29_000);
+    expect(app.readiness.staleness("podindexes")).toBe(29_000);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(lists).toBe(2);
+    expect(app.readiness.staleness("podindexes")).toBe(0);
+  });
+
+  it("lists PodIndexes as soon as a feed recovers from an apiserver outage", async () => {
+    const before = lists;
+    await vi.advanceTimersByTimeAsync(5000);
+    feeds[0].onRecovered?.();
+    await vi.waitFor(() => expect(lists).toBe(before + 1));
+    expect(app.readiness.staleness("podindexes")).toBe(0);
   });
 });
