@@ -9,6 +9,13 @@ import { PodIndex } from "../src/kinds/podindex";
  * through a Pepr binding (each binding opens its own list+watch and none receives every event
  * type); they come through the app's single pod feed.
  */
+/** KFC rejects with the response (status, statusText), or with status 400 "fetch failed" when it cannot connect. */
+function whyListFailed(err: { status?: number; statusText?: string }): string {
+  if (err.status === 404) return "the PodIndex CRD (podindexes.podindex.dev) is not installed";
+  if (err.statusText === "fetch failed") return "the apiserver cannot be reached";
+  return `listing PodIndexes failed: ${err.status ?? ""} ${err.statusText ?? String(err)}`.trim();
+}
+
 export const podIndexApp = new PodIndexApp({
   log: Log,
   podFeed,
@@ -16,13 +23,8 @@ export const podIndexApp = new PodIndexApp({
   listPodIndexes: async () => {
     const list = await K8s(PodIndex)
       .Get()
-      .catch((err: { status?: number; statusText?: string }) => {
-        // KFC rejects with the response (status, statusText), or status 400 "fetch failed" when unreachable
-        throw new Error(
-          err.status === 404
-            ? "the PodIndex CRD (podindexes.podindex.dev) is not installed"
-            : `listing PodIndexes failed: ${err.status ?? ""} ${err.statusText ?? String(err)}`.trim(),
-        );
+      .catch(err => {
+        throw new Error(whyListFailed(err));
       });
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? "" };
   },
