@@ -2,7 +2,7 @@ import { K8s, kind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimulatedApiServer } from "../apiserver/server";
 import { podIndexCrd, startCluster } from "../support/cluster";
-import { eventually, startModule } from "../support/module";
+import { eventually, peprWatchRequests, peprWatching, startModule } from "../support/module";
 import { PodIndex } from "../../src/kinds/podindex";
 
 /** The real Pepr module started before its PodIndex CRD is installed. */
@@ -16,8 +16,7 @@ describe("podindex module started before the PodIndex CRD", () => {
     const res = await fetch(url + path);
     return { status: res.status, body: await res.json() };
   };
-  const podIndexWatches = () =>
-    sim.requests.filter(r => /^\/apis\/podindex\.dev\/v1alpha1\/podindexes\?.*watch=true/.test(r.path)).length;
+  const podIndexWatches = () => peprWatchRequests(sim);
 
   beforeAll(async () => {
     sim = await startCluster({ podIndexCrd: false });
@@ -66,6 +65,7 @@ describe("podindex module started before the PodIndex CRD", () => {
       body: JSON.stringify(podIndexCrd()),
     });
     expect(crd.status).toBe(201);
+    const crdAt = sim.requests.length;
     await K8s(PodIndex).Apply(
       {
         apiVersion: "podindex.dev/v1alpha1",
@@ -78,7 +78,9 @@ describe("podindex module started before the PodIndex CRD", () => {
     await eventually(async () => expect((await get("/readyz")).status).toBe(200), 5000);
     await eventually(async () => expect((await get("/v1/pods/by-ip/10.44.0.1")).body.pod?.indexes).toEqual(["web"]));
 
-    // and Pepr's watch delivers the next change (the periodic list is 30 s away)
+    // and once Pepr's two watches are back (within 1–2 s: each opens at its next retry), they deliver
+    // the next change (the periodic list is 30 s away)
+    await peprWatching(sim, crdAt, 5000);
     await K8s(PodIndex).Delete("web");
     await eventually(async () => expect((await get("/v1/pods/by-ip/10.44.0.1")).status).toBe(404), 2000);
   }, 40_000);

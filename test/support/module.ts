@@ -45,14 +45,18 @@ export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_
   }
 }
 
+/** How many watch requests Pepr's PodIndex bindings sent, from the simulator's nth request on. */
+export function peprWatchRequests(sim: SimulatedApiServer, from = 0): number {
+  return sim.requests.slice(from).filter(r => /^\/apis\/podindex\.dev\/v1alpha1\/podindexes\?.*watch=true/.test(r.path))
+    .length;
+}
+
 /**
- * Wait until Pepr's PodIndex bindings (the Reconcile and the Watch of deletions) have their watches
- * open. Pepr opens them only once its PeprStore start-up is done, up to 3 s after the module starts;
- * podindex's own PodIndex list serves before that.
+ * Wait until Pepr's PodIndex bindings (the Reconcile and the Watch of deletions) have opened their
+ * watches since the simulator's nth request (each opens one per attempt). Pepr opens them only once
+ * its PeprStore start-up is done, up to 3 s after the module starts; podindex's own PodIndex list
+ * serves before that.
  */
-export async function peprWatching(sim: SimulatedApiServer, timeoutMs = 15_000): Promise<void> {
-  await eventually(() => {
-    const watches = sim.requests.filter(r => /^\/apis\/podindex\.dev\/v1alpha1\/podindexes\?.*watch=true/.test(r.path));
-    expect(watches.length).toBeGreaterThanOrEqual(2);
-  }, timeoutMs);
+export async function peprWatching(sim: SimulatedApiServer, from = 0, timeoutMs = 15_000): Promise<void> {
+  await eventually(() => expect(peprWatchRequests(sim, from)).toBeGreaterThanOrEqual(2), timeoutMs);
 }
