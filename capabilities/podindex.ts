@@ -9,11 +9,25 @@ import { PodIndex } from "../src/kinds/podindex";
  * through a Pepr binding (each binding opens its own list+watch and none receives every event
  * type); they come through the app's single pod feed.
  */
+/** KFC rejects with the response (status, statusText), or with status 400 "fetch failed" when it cannot connect. */
+function whyListFailed(err: { status?: number; statusText?: string }): string {
+  if (err.status === 404) return "the PodIndex CRD (podindexes.podindex.dev) is not installed";
+  if (err.statusText === "fetch failed") return "the apiserver cannot be reached";
+  return `listing PodIndexes failed: ${err.status ?? ""} ${err.statusText ?? String(err)}`.trim();
+}
+
 export const podIndexApp = new PodIndexApp({
   log: Log,
   podFeed,
   sliceFeed,
-  listPodIndexes: async () => (await K8s(PodIndex).Get()).items,
+  listPodIndexes: async () => {
+    const list = await K8s(PodIndex)
+      .Get()
+      .catch(err => {
+        throw new Error(whyListFailed(err));
+      });
+    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? "" };
+  },
   writeStatus: async (name, status) => {
     await K8s(PodIndex).PatchStatus({ metadata: { name }, status });
   },

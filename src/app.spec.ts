@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import pino from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { makePod } from "../test/support/pods";
 import { eventually } from "../test/support/module";
 import { PodIndexApp, type AppDeps } from "./app";
@@ -24,7 +24,7 @@ describe("PodIndexApp PodIndex events", () => {
       sliceFeed: () => {
         throw new Error("no EndpointSlice feed in this test");
       },
-      listPodIndexes: async () => [],
+      listPodIndexes: async () => ({ items: [], resourceVersion: "1" }),
       writeStatus: async () => {},
       readSecret: async () => ({}),
       emitEvent: async () => {},
@@ -74,7 +74,7 @@ describe("PodIndexApp PodIndex events", () => {
       }),
     );
     expect(a.status.names().sort()).toEqual(["broken", "web"]);
-    a.syncPodIndexes([]);
+    a.syncPodIndexes({ items: [], resourceVersion: "100" });
     expect(a.views.size).toBe(0);
     expect(a.status.names()).toEqual([]);
   });
@@ -116,7 +116,7 @@ describe("PodIndexApp feeds, readiness and staleness", () => {
         return podFeeds.at(-1)!;
       },
       sliceFeed: () => sliceFeed,
-      listPodIndexes: async () => [podIndex("uid-1", 1, { namespaces: ["apps"] })],
+      listPodIndexes: async () => ({ items: [podIndex("uid-1", 1, { namespaces: ["apps"] })], resourceVersion: "1" }),
       writeStatus: async (name, status) => void writes.push({ name, status }),
       readSecret: async () => ({}),
       emitEvent: async () => {},
@@ -214,5 +214,61 @@ describe("PodIndexApp feeds, readiness and staleness", () => {
       name: "odd",
       err: { message: "cannot index it" },
     });
+  });
+});
+
+/** When start() lists PodIndexes: at start, every resyncSeconds, and as soon as a feed is back. */
+describe("PodIndexApp PodIndex lists", () => {
+  const feeds: FeedHandlers<never>[] = [];
+  const quietFeed = (): ObjectFeed<never> => ({
+    start: async handlers => void feeds.push(handlers),
+    stop: () => {},
+  });
+  let lists = 0;
+  let app: PodIndexApp;
+  const makeApp = () =>
+    new PodIndexApp({
+      log: pino({ level: "silent" }),
+      podFeed: quietFeed,
+      sliceFeed: quietFeed,
+      listPodIndexes: async () => ({ items: [], resourceVersion: String(++lists) }),
+      writeStatus: async () => {},
+      readSecret: async () => ({}),
+      emitEvent: async () => {},
+    });
+
+  beforeAll(async () => {
+    // before the app exists: its readiness reads the (fake) clock it finds
+    vi.useFakeTimers({ toFake: ["setInterval", "Date"] });
+    app = makeApp();
+    await app.start({
+      port: 0,
+      host: "127.0.0.1",
+      resyncSeconds: 30,
+      statusIntervalMs: 200,
+      trustedProxies: TrustedProxies.none(),
+    });
+  });
+  afterAll(async () => {
+    await app.stop();
+    vi.useRealTimers();
+  });
+
+  it("proves a quiet cluster's PodIndex set fresh with a full list every resyncSeconds", async () => {
+    expect(lists).toBe(1);
+    expect(app.readiness.staleness("podindexes")).toBe(0);
+    await vi.advanceTimersByTimeAsync(29_000);
+    expect(app.readiness.staleness("podindexes")).toBe(29_000);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(lists).toBe(2);
+    expect(app.readiness.staleness("podindexes")).toBe(0);
+  });
+
+  it("lists PodIndexes as soon as a feed recovers from an apiserver outage", async () => {
+    const before = lists;
+    await vi.advanceTimersByTimeAsync(5000);
+    feeds[0].onRecovered?.();
+    await vi.waitFor(() => expect(lists).toBe(before + 1));
+    expect(app.readiness.staleness("podindexes")).toBe(0);
   });
 });

@@ -19,6 +19,7 @@ import { PostgresMirror, mirrorTarget } from "./sinks/postgres-mirror";
 import { StatusWriter } from "./status/status-writer";
 import { summarize } from "./status/summary";
 import { SpecError } from "./views/selector";
+import { PodIndexSet, type PodIndexList } from "./views/podindex-set";
 import { PodIndexView } from "./views/view";
 import { ViewSet } from "./views/view-set";
 
@@ -32,8 +33,8 @@ export interface AppDeps {
   log: Logger;
   /** a fresh pod feed each time the pod stream (re)starts */
   podFeed: (opts: FeedOptions) => ObjectFeed<PodLike>;
-  /** one full list of PodIndex objects (the startup seed and the periodic safety resync) */
-  listPodIndexes: () => Promise<PodIndex[]>;
+  /** one full list of PodIndex objects and its resourceVersion (the startup seed and the periodic safety list) */
+  listPodIndexes: () => Promise<PodIndexList>;
   /** write a PodIndex's status through its status subresource */
   writeStatus: (name: string, status: PodIndexStatus) => Promise<void>;
   /** a fresh EndpointSlice feed (one stream for every PodIndex's spec.services) */
@@ -49,6 +50,9 @@ export interface AppDeps {
 /** What a start() needs: the configuration, where tests may leave out what has a default. */
 export type StartConfig = Pick<Config, "port" | "host" | "resyncSeconds" | "statusIntervalMs" | "trustedProxies"> &
   Partial<Pick<Config, "defaultService" | "maxStalenessSeconds" | "watchIdleSeconds">>;
+
+/** how soon a failed first PodIndex list is retried */
+const RETRY_MS = 2000;
 
 interface Mirror {
   /** what it was built from: a changed spec or a recreated PodIndex builds a new one */
@@ -88,6 +92,11 @@ export class PodIndexApp {
   #staleSeen = new Set([""]);
   #staleKinds = "";
   #feedOptions: FeedOptions = { idleTimeoutMs: 90_000 };
+  /** which object holds each PodIndex name: drops events and lists older than what it holds */
+  readonly #podIndexes = new PodIndexSet({ apply: pi => this.#applyPodIndex(pi), forget: name => this.#forget(name) });
+  /** the PodIndex list in flight, and whether another was asked for meanwhile */
+  #listing: Promise<void> | undefined;
+  #listAgain = false;
 
   constructor(private readonly deps: AppDeps) {
     this.readiness = new Readiness(["pods", "podindexes", "endpointslices"], deps.now);
@@ -134,8 +143,25 @@ export class PodIndexApp {
     });
   }
 
-  /** A PodIndex was created or changed: (re)build its view. Invalid specs stop serving it. */
+  /** A PodIndex was created or changed (a watch event): applied unless older than what is held. */
   applyPodIndex(pi: PodIndex): void {
+    this.readiness.markFresh("podindexes");
+    this.#podIndexes.changed(pi);
+  }
+
+  /** A PodIndex was deleted (a watch event): its view goes, unless the name already belongs to a newer object. */
+  removePodIndex(pi: PodIndex): void {
+    this.readiness.markFresh("podindexes");
+    this.#podIndexes.deleted(pi);
+  }
+
+  /** A full list of PodIndexes: what it holds newer is applied, what vanished before it is forgotten. */
+  syncPodIndexes(list: PodIndexList): boolean {
+    return this.#podIndexes.listed(list);
+  }
+
+  /** (Re)build a PodIndex's view. Invalid specs stop serving it. */
+  #applyPodIndex(pi: PodIndex): void {
     const name = pi.metadata?.name;
     if (!name) return;
     const current = this.views.get(name);
@@ -151,8 +177,8 @@ export class PodIndexApp {
       this.deps.log.info({ podindex: name, generation: pi.metadata?.generation }, "PodIndex applied");
     } catch (err) {
       if (!(err instanceof SpecError)) throw err;
-      this.views.delete(name);
-      this.#dropMirror(name);
+      this.views.refuse(name, err.message);
+      void this.#dropMirror(name);
       this.status.track(pi, err);
       this.events.record(
         { name, uid: pi.metadata?.uid ?? "" },
@@ -171,25 +197,8 @@ export class PodIndexApp {
     }
   }
 
-  /** A PodIndex was deleted: its view goes, unless the name already belongs to a newer object. */
-  removePodIndex(pi: PodIndex): void {
-    const name = pi.metadata?.name;
-    const current = name ? this.views.get(name) : undefined;
-    if (!name || (current && current.uid !== (pi.metadata?.uid ?? ""))) return;
-    this.#forget(name);
-  }
-
-  /** Replace the whole set of PodIndexes with a fresh list (what vanished is forgotten). */
-  syncPodIndexes(items: PodIndex[]): void {
-    const names = new Set(items.map(pi => pi.metadata?.name));
-    for (const name of [...this.views.list().map(v => v.name), ...this.status.names()]) {
-      if (!names.has(name)) this.#forget(name);
-    }
-    for (const pi of items) this.applyPodIndex(pi);
-  }
-
   #forget(name: string): void {
-    this.#dropMirror(name);
+    void this.#dropMirror(name);
     this.status.forget(name);
     if (this.views.delete(name)) this.deps.log.info({ podindex: name }, "PodIndex removed");
   }
@@ -363,6 +372,8 @@ export class PodIndexApp {
       onRecovered: () => {
         if (this.#degraded.delete(kind)) this.status.markDirty();
         this.deps.log.info({ kind }, "watch recovered");
+        // the apiserver is back: PodIndex changes made meanwhile apply now, not when Pepr's watches reconnect
+        void this.#resyncPodIndexes();
       },
       onError: err => {
         this.metrics.watchErrors.inc({ kind });
@@ -409,16 +420,41 @@ export class PodIndexApp {
     return summarize(this.cache, this.views.list(), this.services);
   }
 
-  async #resyncPodIndexes(): Promise<void> {
+  /** List every PodIndex and apply the list; one list at a time (one asked for meanwhile runs next). */
+  #resyncPodIndexes(): Promise<void> {
+    if (this.#listing) {
+      this.#listAgain = true;
+      return this.#listing;
+    }
+    this.#listing = (async () => {
+      do {
+        this.#listAgain = false;
+        await this.#listPodIndexes();
+      } while (this.#listAgain && this.#server);
+      this.#listing = undefined;
+    })();
+    return this.#listing;
+  }
+
+  async #listPodIndexes(): Promise<void> {
     try {
-      this.syncPodIndexes(await this.deps.listPodIndexes());
+      // an older list than one already applied proves nothing
+      if (!this.syncPodIndexes(await this.deps.listPodIndexes())) return;
       this.metrics.relists.inc({ kind: "podindexes" });
       this.readiness.markSynced("podindexes");
     } catch (err) {
       // until the first list succeeds (e.g. the CRD is not installed yet) retry soon, not at the next resync
-      const retry = this.readiness.waitingFor.includes("podindexes");
-      this.deps.log.warn({ err }, `listing PodIndexes failed; retrying ${retry ? "in 5 s" : "at the next resync"}`);
-      if (retry && this.#server) this.#retry = setTimeout(() => void this.#resyncPodIndexes(), 5000);
+      const waiting = this.readiness.waitingFor.includes("podindexes");
+      const why = err instanceof Error ? err.message : String(err);
+      if (waiting) this.readiness.explain("podindexes", `${why}; retrying every ${RETRY_MS / 1000} s`);
+      this.deps.log.warn(
+        { err },
+        `listing PodIndexes failed; retrying ${waiting ? `in ${RETRY_MS / 1000} s` : "at the next resync"}`,
+      );
+      if (waiting && this.#server) {
+        clearTimeout(this.#retry);
+        this.#retry = setTimeout(() => void this.#resyncPodIndexes(), RETRY_MS);
+      }
     }
   }
 }

@@ -7,7 +7,7 @@ describe("loadConfig", () => {
     expect(rest).toEqual({
       port: 8080,
       host: "0.0.0.0",
-      resyncSeconds: 120,
+      resyncSeconds: 30,
       logLevel: "info",
       statusIntervalMs: 2000,
       defaultService: { namespace: undefined, name: undefined },

@@ -8,7 +8,7 @@ export interface Config {
   host: string;
   /**
    * seconds between full re-lists of PodIndex objects, a safety net for missed events and what proves
-   * the PodIndexes current on a quiet cluster (PODINDEX_RESYNC_SECONDS, default 120)
+   * the PodIndexes current on a quiet cluster (PODINDEX_RESYNC_SECONDS, default 30)
    */
   resyncSeconds: number;
   /** pino level (LOG_LEVEL, default info), the variable Pepr reads too */
@@ -93,7 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LEVELS.join(", ")}, got "${env.LOG_LEVEL}"`);
   }
-  const resyncSeconds = integer(env, "PODINDEX_RESYNC_SECONDS", 120, 1, 86_400);
+  const resyncSeconds = integer(env, "PODINDEX_RESYNC_SECONDS", 30, 1, 86_400);
   const watchIdleSeconds = integer(env, "PODINDEX_WATCH_IDLE_SECONDS", 90, 10, 3600);
   const maxStalenessSeconds = duration(env, "PODINDEX_MAX_STALENESS", DEFAULT_MAX_STALENESS_SECONDS, 1, 86_400);
   // A healthy quiet cluster must never look stale: pods and EndpointSlices are proved current at

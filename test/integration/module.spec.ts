@@ -235,7 +235,7 @@ describe("podindex module against the simulated API server", () => {
       expect(degraded).toMatchObject({ status: "False", reason: "WatchHealthy" });
     });
 
-    // Pepr's PodIndex watches come back too (KFC retries every ~5 s): a new PodIndex takes effect
+    // Pepr's PodIndex watches come back too (PEPR_RESYNC_DELAY_SECONDS=1: every 1–2 s): a new PodIndex takes effect
     await createPod("late-1", "kube-system-2", { tier: "late" });
     await setStatus("late-1", "kube-system-2", "Running", ["10.42.3.9"]);
     await K8s(PodIndex).Apply(

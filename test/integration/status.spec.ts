@@ -149,6 +149,13 @@ describe("PodIndex status written by the module", () => {
     });
     expect((await status("web")).conditions!.find(c => c.type === "Ready")!.status).toBe("True");
     expect((await fetch(`${url}/v1/pods?index=web`)).status).toBe(200);
+    // a lookup naming it says it exists, is not served, and why
+    const named = await fetch(`${url}/v1/pods?index=broken`);
+    expect(named.status).toBe(404);
+    expect(await named.json()).toMatchObject({
+      error: "IndexNotServed",
+      message: expect.stringMatching(/^PodIndex "broken" exists but is not served: spec\.podSelector\.matchLabels/),
+    });
     // and once as a Warning Event about it, as `kubectl describe podindex broken` shows
     const broken = await K8s(PodIndex).Get("broken");
     await eventually(async () => {

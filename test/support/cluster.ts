@@ -9,12 +9,16 @@ export function podIndexCrd(): object {
 }
 
 /**
- * A simulated cluster ready for the module: the PodIndex CRD and Pepr's PeprStore CRD served and
- * the pepr-system namespace present (what `kubectl apply -f crds/` and Pepr's manifests provide),
- * with KUBECONFIG pointing at it so the real clients (KFC, Pepr, kubectl) use it.
+ * A simulated cluster ready for the module: the PodIndex CRD (unless `podIndexCrd: false`) and
+ * Pepr's PeprStore CRD served and the pepr-system namespace present (what `kubectl apply -f crds/`
+ * and Pepr's manifests provide), with KUBECONFIG pointing at it so the real clients (KFC, Pepr,
+ * kubectl) use it.
  */
-export async function startCluster(opts: ApiServerOptions = {}): Promise<SimulatedApiServer> {
-  const sim = await startApiServer({ ...opts, crds: [podIndexCrd(), peprStoreCrd, ...(opts.crds ?? [])] });
+export async function startCluster(
+  opts: ApiServerOptions & { podIndexCrd?: boolean } = {},
+): Promise<SimulatedApiServer> {
+  const crds = [...(opts.podIndexCrd === false ? [] : [podIndexCrd()]), peprStoreCrd, ...(opts.crds ?? [])];
+  const sim = await startApiServer({ ...opts, crds });
   sim.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "pepr-system" } });
   process.env.KUBECONFIG = sim.kubeconfigPath;
   return sim;

@@ -1,3 +1,5 @@
+import { expect } from "vitest";
+import type { SimulatedApiServer } from "../apiserver/server";
 import type { PodIndexApp, StartConfig } from "../../src/app";
 import { TrustedProxies } from "../../src/forward-auth/client-ip";
 
@@ -13,16 +15,18 @@ export async function startModule(
   trustedProxies = TrustedProxies.none(),
   more: Partial<StartConfig> = {},
 ): Promise<{ app: PodIndexApp; port: number; url: string }> {
+  const pkg = (await import("../../package.json")).default;
+  // what the deployed watcher gets from package.json's pepr.env (Pepr reads PEPR_* when it is imported)
+  for (const [key, value] of Object.entries(pkg.pepr.env as Record<string, string>)) process.env[key] ??= value;
   process.env.PEPR_WATCH_MODE = "true";
   process.env.LOG_LEVEL ??= "warn";
   const { PeprModule } = await import("pepr");
   const { PodIndexCapability, podIndexApp } = await import("../../capabilities/podindex");
-  const pkg = (await import("../../package.json")).default;
   new PeprModule(pkg, [PodIndexCapability], { deferStart: true });
   const started = await podIndexApp.start({
     port,
     host: "127.0.0.1",
-    resyncSeconds: 300,
+    resyncSeconds: 30,
     statusIntervalMs,
     trustedProxies,
     ...more,
@@ -41,4 +45,20 @@ export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 10_
       await new Promise(r => setTimeout(r, everyMs));
     }
   }
+}
+
+/** How many watch requests Pepr's PodIndex bindings sent, from the simulator's nth request on. */
+export function peprWatchRequests(sim: SimulatedApiServer, from = 0): number {
+  return sim.requests.slice(from).filter(r => /^\/apis\/podindex\.dev\/v1alpha1\/podindexes\?.*watch=true/.test(r.path))
+    .length;
+}
+
+/**
+ * Wait until Pepr's PodIndex bindings (the Reconcile and the Watch of deletions) have opened their
+ * watches since the simulator's nth request (each opens one per attempt). Pepr opens them only once
+ * its PeprStore start-up is done, up to 3 s after the module starts; podindex's own PodIndex list
+ * serves before that.
+ */
+export async function peprWatching(sim: SimulatedApiServer, from = 0, timeoutMs = 15_000): Promise<void> {
+  await eventually(() => expect(peprWatchRequests(sim, from)).toBeGreaterThanOrEqual(2), timeoutMs);
 }
