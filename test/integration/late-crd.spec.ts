@@ -1,7 +1,7 @@
 import { K8s, kind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimulatedApiServer } from "../apiserver/server";
-import { podIndexCrd, startCluster } from "../support/cluster";
+import { createRunningPod, podIndexCrd, startCluster } from "../support/cluster";
 import { eventually, peprWatchRequests, peprWatching, startModule } from "../support/module";
 import { PodIndex } from "../../src/kinds/podindex";
 
@@ -21,14 +21,7 @@ describe("podindex module started before the PodIndex CRD", () => {
   beforeAll(async () => {
     sim = await startCluster({ podIndexCrd: false });
     await K8s(kind.Namespace).Create({ metadata: { name: "apps" } });
-    await K8s(kind.Pod).Create({
-      metadata: { name: "web-1", namespace: "apps", labels: { app: "web" } },
-      spec: { nodeName: "node-a", containers: [{ name: "main", image: "nginx:1.27" }] },
-    });
-    await K8s(kind.Pod).PatchStatus({
-      metadata: { name: "web-1", namespace: "apps" },
-      status: { phase: "Running", podIP: "10.44.0.1", podIPs: [{ ip: "10.44.0.1" }] },
-    });
+    await createRunningPod("apps", "web-1", "10.44.0.1", { app: "web" });
     const mod = await startModule();
     url = mod.url;
     stop = () => mod.app.stop();

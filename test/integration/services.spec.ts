@@ -207,14 +207,12 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
     });
   }, 90_000);
 
-  it("refuses a second PodIndex on the same table and cluster: SinkReady=False TableInUse and an Event, the first's rows kept", async () => {
-    const before = await rows();
-    expect(before).toEqual(["web web-5 10.42.0.14"]);
-    // it follows no Service: a full resync of its own would delete every row of cluster "test"
-    await K8s(PodIndex).Apply({
+  /** A PodIndex that mirrors into the same table and cluster as "services", following no Service. */
+  const mirrorCopy = (name: string) =>
+    K8s(PodIndex).Apply({
       apiVersion: "podindex.dev/v1alpha1",
       kind: "PodIndex",
-      metadata: { name: "services-copy" },
+      metadata: { name },
       spec: {
         namespaces: ["elsewhere"],
         services: {
@@ -226,6 +224,12 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
         },
       },
     });
+
+  it("refuses a second PodIndex on the same table and cluster: SinkReady=False TableInUse and an Event, the first's rows kept", async () => {
+    const before = await rows();
+    expect(before).toEqual(["web web-5 10.42.0.14"]);
+    // it follows no Service: a full resync of its own would delete every row of cluster "test"
+    await mirrorCopy("services-copy");
     await eventually(async () =>
       expect((await K8s(PodIndex).Get("services-copy")).status?.conditions).toContainEqual(
         expect.objectContaining({
@@ -250,23 +254,7 @@ describe("Services: EndpointSlices, HTTP and the PostgreSQL mirror", () => {
   });
 
   it("gives the pair to the PodIndex first by name, and back once that one is gone", async () => {
-    const copy = (name: string) =>
-      K8s(PodIndex).Apply({
-        apiVersion: "podindex.dev/v1alpha1",
-        kind: "PodIndex",
-        metadata: { name },
-        spec: {
-          namespaces: ["elsewhere"],
-          services: {
-            postgres: {
-              secretRef: { name: "mirror-db", namespace: "podindex-system" },
-              table: "podindex.endpoints",
-              cluster: "test",
-            },
-          },
-        },
-      });
-    await copy("a-first");
+    await mirrorCopy("a-first");
     await eventually(async () =>
       expect(await sinkCondition()).toMatchObject({ status: "False", reason: "TableInUse" }),
     );

@@ -9,7 +9,7 @@ import { createInterface } from "node:readline";
 import { K8s, kind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimulatedApiServer } from "../apiserver/server";
-import { startCluster } from "../support/cluster";
+import { createRunningPod, startCluster } from "../support/cluster";
 import { eventually } from "../support/module";
 import { PodIndex } from "../../src/kinds/podindex";
 
@@ -35,19 +35,7 @@ describe("SIGTERM on the running module (pepr.ts)", () => {
   beforeAll(async () => {
     sim = await startCluster();
     await K8s(kind.Namespace).Create({ metadata: { name: "apps" } });
-    await K8s(kind.Pod).Create({
-      metadata: { name: "web-1", namespace: "apps", labels: { app: "web" } },
-      spec: { nodeName: "node-a", containers: [{ name: "main", image: "nginx:1.27" }] },
-    });
-    await K8s(kind.Pod).PatchStatus({
-      metadata: { name: "web-1", namespace: "apps" },
-      status: {
-        phase: "Running",
-        podIP: POD_IP,
-        podIPs: [{ ip: POD_IP }],
-        conditions: [{ type: "Ready", status: "True" }],
-      },
-    });
+    await createRunningPod("apps", "web-1", POD_IP, { app: "web" });
     await K8s(PodIndex).Apply(
       {
         apiVersion: "podindex.dev/v1alpha1",

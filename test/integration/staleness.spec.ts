@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TrustedProxies } from "../../src/forward-auth/client-ip";
 import { PodIndex } from "../../src/kinds/podindex";
 import type { SimulatedApiServer } from "../apiserver/server";
-import { startCluster } from "../support/cluster";
+import { createRunningPod, startCluster } from "../support/cluster";
 import { eventually, startModule } from "../support/module";
 
 /**
@@ -37,14 +37,7 @@ describe("staleness bound against the simulated API server", () => {
       },
       { force: true },
     );
-    await K8s(kind.Pod).Create({
-      metadata: { name: "web-1", namespace: "apps", labels: { app: "web" } },
-      spec: { nodeName: "node-a", containers: [{ name: "main", image: "nginx:1.27" }] },
-    });
-    await K8s(kind.Pod).PatchStatus({
-      metadata: { name: "web-1", namespace: "apps" },
-      status: { phase: "Running", podIP: "10.42.7.7", podIPs: [{ ip: "10.42.7.7" }] },
-    });
+    await createRunningPod("apps", "web-1", "10.42.7.7", { app: "web" });
     const mod = await startModule(0, 200, TrustedProxies.parse("127.0.0.1"), {
       maxStalenessSeconds: 2,
       resyncSeconds: 1,

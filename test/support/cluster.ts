@@ -1,3 +1,4 @@
+import { K8s, kind } from "kubernetes-fluent-client";
 import { load as loadYaml } from "js-yaml";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -22,4 +23,16 @@ export async function startCluster(
   sim.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "pepr-system" } });
   process.env.KUBECONFIG = sim.kubeconfigPath;
   return sim;
+}
+
+/** Create a pod through the API (as a client would), then give it a kubelet's Running status and IP. */
+export async function createRunningPod(namespace: string, name: string, ip: string, labels: Record<string, string>) {
+  await K8s(kind.Pod).Create({
+    metadata: { name, namespace, labels },
+    spec: { nodeName: "node-a", containers: [{ name: "main", image: "nginx:1.27" }] },
+  });
+  await K8s(kind.Pod).PatchStatus({
+    metadata: { name, namespace },
+    status: { phase: "Running", podIP: ip, podIPs: [{ ip }], conditions: [{ type: "Ready", status: "True" }] },
+  });
 }
