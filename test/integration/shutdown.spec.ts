@@ -92,63 +92,103 @@ describe("SIGTERM on the running module (pepr.ts)", () => {
     // Pepr's server is up, so its SIGTERM handler (exit 143 as soon as that server closes) was installed
     await eventually(async () => expect(await peprHealthz()).toBe(200));
 
-    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
-    const get = (path: string) =>
-      new Promise<Omit<Outcome, "doneAt"> & { doneAt: number }>(done => {
-        const sentAt = Date.now();
-        const req = request({ host: "127.0.0.1", port, path, agent }, res => {
-          res.resume();
-          res.on("end", () => done({ sentAt, doneAt: Date.now(), status: res.statusCode, reused: req.reusedSocket }));
-        });
-        req.on("error", err => done({ sentAt, doneAt: Date.now(), error: String(err), reused: req.reusedSocket }));
-        req.end();
-      });
-    const exited = new Promise<{ code: number | null; at: number }>(done =>
-      child.once("exit", code => done({ code, at: Date.now() })),
-    );
-    let running = true;
-    void exited.then(() => (running = false));
-
-    // four clients, each sending lookups back to back on its own keep-alive connection
-    const lookups: Outcome[] = [];
-    const clients = Array.from({ length: 4 }, async () => {
-      while (running) lookups.push(await get(`/v1/pods/by-ip/${POD_IP}`));
-    });
-    await eventually(() => expect(lookups.filter(l => l.status === 200).length).toBeGreaterThan(20));
-
-    const signalledAt = Date.now();
-    child.kill("SIGTERM");
-    let notReadyAt = 0;
-    await eventually(
-      async () => {
-        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-        expect(res.status).toBe(503);
-        expect(await res.json()).toMatchObject({ status: "not ready", reason: "shutting down" });
-        notReadyAt = Date.now();
-      },
-      DRAIN_MS / 2,
-      20,
-    );
-
-    const { code, at } = await exited;
-    await Promise.all(clients);
-    expect(code, output.join("\n")).toBe(0);
-    expect(at - signalledAt).toBeLessThan(BOUND_MS);
-    expect(at - signalledAt).toBeGreaterThanOrEqual(DRAIN_MS);
-
-    // every lookup that ended before the drain was over was answered, on reused connections
-    const beforeDrainEnd = lookups.filter(l => l.doneAt < signalledAt + DRAIN_MS);
-    expect(beforeDrainEnd.filter(l => l.status !== 200)).toEqual([]);
-    expect(beforeDrainEnd.filter(l => l.reused).length).toBeGreaterThan(0);
-    // and lookups kept being answered after /readyz had turned 503
-    expect(lookups.filter(l => l.sentAt > notReadyAt && l.status === 200).length).toBeGreaterThan(10);
-
-    // the port is closed; Pepr's own handler never ran
-    await expect(canConnect(port)).resolves.toBe(false);
+    await drainUnderLoad(child, port, output, POD_IP);
+    // Pepr's own handler never ran
     expect(output.join("\n")).not.toContain("Received SIGTERM, closing server.");
-    agent.destroy();
   });
 });
+
+/** npm run demo does the same as the deployed module on SIGTERM (and on Ctrl-C, the same handler). */
+describe("SIGTERM on npm run demo", () => {
+  let child: ChildProcess;
+  let port = 0;
+  const output: string[] = [];
+
+  beforeAll(async () => {
+    child = spawn(process.execPath, ["--import", "tsx", "test/demo/main.ts"], {
+      cwd: resolve(__dirname, "../.."),
+      env: { ...process.env, PORT: "0", DEMO_API_PORT: "0", PODINDEX_DRAIN_SECONDS: String(DRAIN_MS / 1000) },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on("line", line => {
+        output.push(line);
+        const address = /lookup server\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
+        if (address) port = Number(address[1]);
+      });
+    }
+    await eventually(() => expect(port, output.join("\n")).toBeGreaterThan(0), 45_000);
+  });
+
+  afterAll(() => {
+    if (child && child.exitCode === null) child.kill("SIGKILL");
+  });
+
+  it("turns /readyz 503, keeps answering lookups through the drain, then closes and exits 0", async () => {
+    await drainUnderLoad(child, port, output, "10.42.0.10");
+  });
+});
+
+/**
+ * A rollout's SIGTERM while four clients send lookups back to back on keep-alive connections:
+ * /readyz turns 503 at once, lookups are answered through the drain, and the process exits 0
+ * within the bound, its port closed.
+ */
+async function drainUnderLoad(child: ChildProcess, port: number, output: string[], ip: string): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  const get = (path: string) =>
+    new Promise<Omit<Outcome, "doneAt"> & { doneAt: number }>(done => {
+      const sentAt = Date.now();
+      const req = request({ host: "127.0.0.1", port, path, agent }, res => {
+        res.resume();
+        res.on("end", () => done({ sentAt, doneAt: Date.now(), status: res.statusCode, reused: req.reusedSocket }));
+      });
+      req.on("error", err => done({ sentAt, doneAt: Date.now(), error: String(err), reused: req.reusedSocket }));
+      req.end();
+    });
+  const exited = new Promise<{ code: number | null; at: number }>(done =>
+    child.once("exit", code => done({ code, at: Date.now() })),
+  );
+  let running = true;
+  void exited.then(() => (running = false));
+
+  // four clients, each sending lookups back to back on its own keep-alive connection
+  const lookups: Outcome[] = [];
+  const clients = Array.from({ length: 4 }, async () => {
+    while (running) lookups.push(await get(`/v1/pods/by-ip/${ip}`));
+  });
+  await eventually(() => expect(lookups.filter(l => l.status === 200).length).toBeGreaterThan(20));
+
+  const signalledAt = Date.now();
+  child.kill("SIGTERM");
+  let notReadyAt = 0;
+  await eventually(
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ status: "not ready", reason: "shutting down" });
+      notReadyAt = Date.now();
+    },
+    DRAIN_MS / 2,
+    20,
+  );
+
+  const { code, at } = await exited;
+  await Promise.all(clients);
+  expect(code, output.join("\n")).toBe(0);
+  expect(at - signalledAt).toBeLessThan(BOUND_MS);
+  expect(at - signalledAt).toBeGreaterThanOrEqual(DRAIN_MS);
+
+  // every lookup that ended before the drain was over was answered, on reused connections
+  const beforeDrainEnd = lookups.filter(l => l.doneAt < signalledAt + DRAIN_MS);
+  expect(beforeDrainEnd.filter(l => l.status !== 200)).toEqual([]);
+  expect(beforeDrainEnd.filter(l => l.reused).length).toBeGreaterThan(0);
+  // and lookups kept being answered after /readyz had turned 503
+  expect(lookups.filter(l => l.sentAt > notReadyAt && l.status === 200).length).toBeGreaterThan(10);
+
+  await expect(canConnect(port)).resolves.toBe(false);
+  agent.destroy();
+}
 
 function peprHealthz(): Promise<number | undefined> {
   return new Promise(done => {
