@@ -17,7 +17,7 @@ import { IDENTITY_KINDS, Readiness } from "./readiness";
 import { poolConfigFromSecret } from "./sinks/pg-connection";
 import { PostgresMirror, mirrorTarget } from "./sinks/postgres-mirror";
 import { StatusWriter } from "./status/status-writer";
-import { summarize } from "./status/summary";
+import { IndexSummaries } from "./status/summary";
 import { SpecError } from "./views/selector";
 import { PodIndexSet, type PodIndexList } from "./views/podindex-set";
 import { PodIndexView } from "./views/view";
@@ -78,6 +78,7 @@ export class PodIndexApp {
   readonly metrics: Metrics;
   readonly status: StatusWriter;
   readonly events: EventRecorder;
+  readonly #counts: IndexSummaries;
   /** why a watch is failing, by kind */
   readonly #degraded = new Map<string, string>();
   #feed: ObjectFeed<PodLike> | undefined;
@@ -102,6 +103,12 @@ export class PodIndexApp {
     this.readiness = new Readiness(["pods", "podindexes", "endpointslices"], deps.now);
     this.services = new ServiceLookup(this.endpoints, this.views, this.readiness);
     this.lookup = new PodLookup(this.cache, this.views, this.readiness, this.services);
+    this.#counts = new IndexSummaries({
+      cache: this.cache,
+      endpoints: this.endpoints,
+      views: this.views,
+      ready: () => this.readiness.ready,
+    });
     this.metrics = new Metrics({
       pods: () => this.cache.size,
       summaries: () => this.#summaries(),
@@ -417,7 +424,7 @@ export class PodIndexApp {
   }
 
   #summaries() {
-    return summarize(this.cache, this.views.list(), this.services);
+    return this.#counts.summaries();
   }
 
   /** List every PodIndex and apply the list; one list at a time (one asked for meanwhile runs next). */

@@ -3,6 +3,7 @@ import type { ServiceRef } from "./endpoints/endpoint-cache";
 import type { ServiceLookup } from "./endpoints/service-lookup";
 import { isDnsLabel } from "./names";
 import type { MissReason, PodCache } from "./cache/pod-cache";
+import { keyOf, PodOrder, type PodKey } from "./cache/pod-order";
 import type { PodRecord } from "./cache/pod-record";
 import { IDENTITY_KINDS, type Readiness, type Stale } from "./readiness";
 import type { PodIndexView } from "./views/view";
@@ -34,7 +35,12 @@ export type ListResult =
   | {
       kind: "list";
       pods: ExposedPod[];
+      /** where the next page starts (after this key); absent on the last page */
+      next?: PodKey;
     };
+
+/** A page of a list walks at most this many pods (served or not): it may then hold fewer than its limit. */
+export const LIST_SCAN_BUDGET = 20_000;
 
 /**
  * Answers lookups from the cache through the views. Pure reads: it never changes the cache.
@@ -44,6 +50,8 @@ export type ListResult =
  * (IP, UID and list lookups alike: each answers who a pod is, and IPs get reused meanwhile).
  */
 export class PodLookup {
+  #order: PodOrder | undefined;
+
   constructor(
     private readonly cache: PodCache,
     private readonly views: ViewSet,
@@ -86,21 +94,33 @@ export class PodLookup {
     });
   }
 
-  list(filter: { namespace?: string; index?: string }): ListResult {
-    const { namespace } = filter;
+  /**
+   * One page of the served pods, in namespace/name order: at most `limit` of them, after the key
+   * `after` (where the previous page stopped). O(log n + pods walked), the walk bounded by
+   * LIST_SCAN_BUDGET; `next` says where the next page starts.
+   */
+  list(filter: { namespace?: string; index?: string; limit: number; after?: PodKey }): ListResult {
+    const { namespace, limit } = filter;
     if (namespace !== undefined && namespace !== "" && !isDnsLabel(namespace)) {
       return { kind: "bad-request", message: `"${namespace}" is not a valid namespace name` };
     }
     return this.#scoped(filter.index, scope => {
+      // built on first use: one pass over the cache, then kept by its changes
+      this.#order ??= new PodOrder(this.cache);
+      // a namespace's first pod sorts after [namespace, "", ""] (names are never empty)
+      const after: PodKey | undefined =
+        namespace && (!filter.after || filter.after[0] < namespace) ? [namespace, "", ""] : filter.after;
       const pods: ExposedPod[] = [];
-      for (const rec of this.cache.values()) {
-        if (namespace && rec.namespace !== namespace) continue;
+      let walked = 0;
+      let last: PodRecord | undefined;
+      for (const rec of this.#order.after(after)) {
+        if (namespace && rec.namespace !== namespace) break;
+        if (pods.length === limit || walked === LIST_SCAN_BUDGET) return { kind: "list", pods, next: keyOf(last!) };
+        walked++;
+        last = rec;
         const views = scope(rec);
         if (views.length > 0) pods.push(this.#expose(rec, views));
       }
-      pods.sort(
-        (a, b) => a.record.namespace.localeCompare(b.record.namespace) || a.record.name.localeCompare(b.record.name),
-      );
       return { kind: "list", pods };
     });
   }

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { SinkHealth } from "./sinks/postgres-mirror";
 import type { IndexSummary } from "./status/summary";
@@ -84,6 +85,8 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly #lastEvent = new Map<string, number>();
+  /** the event loop's delays since the last scrape (Node's sampler, every 10 ms while enabled) */
+  readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
   readonly #now: () => number;
 
   constructor(sample: {
@@ -169,6 +172,21 @@ export class Metrics {
         }
       },
     });
+    const loopDelay = this.#loopDelay;
+    new Gauge({
+      name: "podindex_event_loop_lag_seconds",
+      help: "How late the event loop ran (every lookup and forward-auth waits on it) since the last scrape: quantile 0.5, 0.99 and 1 (the maximum)",
+      labelNames: ["quantile"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        if (loopDelay.count === 0) return;
+        this.set({ quantile: "0.5" }, loopDelay.percentile(50) / 1e9);
+        this.set({ quantile: "0.99" }, loopDelay.percentile(99) / 1e9);
+        this.set({ quantile: "1" }, loopDelay.max / 1e9);
+        loopDelay.reset();
+      },
+    });
     new Gauge({
       name: "podindex_sink_ready",
       help: "1 when a PodIndex's PostgreSQL mirror is in sync, 0 when it is failing or connecting",
@@ -179,6 +197,12 @@ export class Metrics {
         for (const [podindex, h] of sample.sinks()) this.set({ podindex }, h.ready ? 1 : 0);
       },
     });
+  }
+
+  /** Sample the event loop's lag (while the server listens: constructing Metrics starts nothing). */
+  monitorEventLoop(on: boolean): void {
+    if (on) this.#loopDelay.enable();
+    else this.#loopDelay.disable();
   }
 
   watchEvent(kind: string, type: string): void {

@@ -1,6 +1,11 @@
 import type { FastifyPluginAsync } from "fastify";
-import type { LookupResult, PodLookup } from "../lookup";
+import { Readable } from "node:stream";
+import { setImmediate as turn } from "node:timers/promises";
+import type { ListResult, LookupResult, PodLookup } from "../lookup";
 import { failure, podIndexView, podWatcherView } from "./present";
+
+/** GET /pods is written this many pods at a time, the event loop free between (lookups answer meanwhile). */
+export const COMPAT_CHUNK = 500;
 
 /**
  * The routes the reference tools' users already call, each in that tool's own JSON shape:
@@ -22,17 +27,10 @@ export const compatRoutes: FastifyPluginAsync<{ lookup: PodLookup }> = async (ap
     "/pods",
     { config: { lookup: "compat-pods" } },
     async (req, reply) => {
-      const result = lookup.list({ namespace: req.query.namespace });
-      if (result.kind !== "list") return sendFailure(reply, result, "");
-      // pod-watcher keys its map by pod IP; a pod appears under each IP it alone owns.
-      const pods: Record<string, ReturnType<typeof podWatcherView>> = {};
-      for (const pod of result.pods) {
-        for (const ip of pod.record.podIPs) {
-          const owner = lookup.byIp(ip);
-          if (owner.kind === "hit" && owner.pod.record.uid === pod.record.uid) pods[ip] = podWatcherView(pod, ip);
-        }
-      }
-      return { pods, count: Object.keys(pods).length };
+      const { namespace } = req.query;
+      const first = lookup.list({ namespace, limit: COMPAT_CHUNK });
+      if (first.kind !== "list") return sendFailure(reply, first, "");
+      return reply.type("application/json; charset=utf-8").send(Readable.from(podWatcherMap(lookup, namespace, first)));
     },
   );
 
@@ -57,4 +55,39 @@ function sendFailure(
 ) {
   const { status, body } = failure(result, subject);
   return reply.code(status).send({ ...body, error: body.message, reason: body.error });
+}
+
+/**
+ * pod-watcher's map of pods by IP, as JSON text in chunks: a pod appears under each IP it alone
+ * owns. Each chunk is one page of the list (its pods in namespace/name order), the next one read
+ * after a turn of the event loop, so a pod present throughout is listed once however the cache
+ * changes meanwhile; an IP that moved to a later pod is listed once, under the first.
+ */
+async function* podWatcherMap(
+  lookup: PodLookup,
+  namespace: string | undefined,
+  first: Extract<ListResult, { kind: "list" }>,
+): AsyncGenerator<string> {
+  const seen = new Set<string>();
+  yield '{"pods":{';
+  for (let page = first; ; ) {
+    const entries: string[] = [];
+    for (const pod of page.pods) {
+      for (const ip of pod.record.podIPs) {
+        if (seen.has(ip)) continue;
+        const owner = lookup.byIp(ip);
+        if (owner.kind !== "hit" || owner.pod.record.uid !== pod.record.uid) continue;
+        seen.add(ip);
+        entries.push(`${JSON.stringify(ip)}:${JSON.stringify(podWatcherView(pod, ip))}`);
+      }
+    }
+    if (entries.length > 0) yield (seen.size > entries.length ? "," : "") + entries.join(",");
+    if (!page.next) break;
+    await turn();
+    const next = lookup.list({ namespace, limit: COMPAT_CHUNK, after: page.next });
+    // headers are out: a list that can no longer be answered (stale meanwhile) cuts the response short
+    if (next.kind !== "list") throw new Error(`GET /pods stopped: the pod list answers ${next.kind} now`);
+    page = next;
+  }
+  yield `},"count":${seen.size}}`;
 }

@@ -1,6 +1,43 @@
 import type { FastifyPluginAsync } from "fastify";
+import type { PodKey } from "../cache/pod-order";
 import type { PodLookup } from "../lookup";
 import { failure, podView } from "./present";
+
+/** GET /v1/pods pages: this many pods without `limit`, and never more than the maximum. */
+export const DEFAULT_PAGE = 500;
+export const MAX_PAGE = 5000;
+
+/** A continue token: the key the page stopped at, opaque to clients (base64url of JSON). */
+export const encodeContinue = (key: PodKey): string => Buffer.from(JSON.stringify(key)).toString("base64url");
+
+export function decodeContinue(token: string): PodKey | undefined {
+  try {
+    const key: unknown = JSON.parse(Buffer.from(token, "base64url").toString());
+    const [namespace, name, uid] = Array.isArray(key) && key.length === 3 ? key : [];
+    if (typeof namespace === "string" && typeof name === "string" && typeof uid === "string")
+      return [namespace, name, uid];
+  } catch {
+    // not JSON: refused below
+  }
+  return undefined;
+}
+
+/** `limit` and `continue` of a list request, or why they are refused. */
+function paging(query: { limit?: unknown; continue?: unknown }): { limit: number; after?: PodKey } | string {
+  const { limit, continue: token } = query;
+  let n = DEFAULT_PAGE;
+  if (limit !== undefined) {
+    n = typeof limit === "string" && /^\d{1,9}$/.test(limit) ? Number(limit) : NaN;
+    if (!(n >= 1 && n <= MAX_PAGE))
+      return `limit must be a whole number from 1 to ${MAX_PAGE} (got ${JSON.stringify(limit)})`;
+  }
+  if (token === undefined || token === "") return { limit: n };
+  const after = typeof token === "string" ? decodeContinue(token) : undefined;
+  if (!after) return "continue is not a token a previous page of GET /v1/pods returned";
+  return { limit: n, after };
+}
+
+type ListQuery = { Querystring: { namespace?: string; index?: string; limit?: string; continue?: string } };
 
 type IndexQuery = { Querystring: { index?: string } };
 
@@ -28,14 +65,15 @@ export const podRoutes: FastifyPluginAsync<{ lookup: PodLookup }> = async (app, 
     },
   );
 
-  app.get<{ Querystring: { namespace?: string; index?: string } }>(
-    "/v1/pods",
-    { config: { lookup: "list" } },
-    async (req, reply) => {
-      const result = lookup.list(req.query);
-      if (result.kind === "list") return { items: result.pods.map(podView), count: result.pods.length };
-      const { status, body } = failure(result, "");
-      return reply.code(status).send(body);
-    },
-  );
+  app.get<ListQuery>("/v1/pods", { config: { lookup: "list" } }, async (req, reply) => {
+    const page = paging(req.query);
+    if (typeof page === "string") return reply.code(400).send({ error: "BadRequest", message: page });
+    const result = lookup.list({ namespace: req.query.namespace, index: req.query.index, ...page });
+    if (result.kind === "list") {
+      const body = { items: result.pods.map(podView), count: result.pods.length };
+      return result.next ? { ...body, continue: encodeContinue(result.next) } : body;
+    }
+    const { status, body } = failure(result, "");
+    return reply.code(status).send(body);
+  });
 };
