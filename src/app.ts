@@ -6,7 +6,7 @@ import { DEFAULT_MAX_STALENESS_SECONDS, type Config } from "./config";
 import { EndpointCache } from "./endpoints/endpoint-cache";
 import { ServiceLookup } from "./endpoints/service-lookup";
 import type { SliceLike } from "./endpoints/slice-record";
-import type { FeedHandlers, FeedPhase, ObjectFeed } from "./feed/object-feed";
+import type { FeedHandlers, FeedOptions, FeedPhase, ObjectFeed } from "./feed/object-feed";
 import { ForwardAuth } from "./forward-auth/authorize";
 import { buildServer } from "./http/server";
 import type { PodIndex, PodIndexStatus } from "./kinds/podindex";
@@ -22,12 +22,6 @@ import { SpecError } from "./views/selector";
 import { PodIndexSet, type PodIndexList } from "./views/podindex-set";
 import { PodIndexView } from "./views/view";
 import { ViewSet } from "./views/view-set";
-
-/** What the app tells a feed it starts (from its configuration; the paged feed's FeedTuning). */
-export interface FeedOptions {
-  /** PODINDEX_WATCH_IDLE_SECONDS in ms: a watch silent this long (not even a bookmark) is reconnected */
-  idleTimeoutMs: number;
-}
 
 export interface AppDeps {
   log: Logger;
@@ -92,7 +86,8 @@ export class PodIndexApp {
   /** the stale kinds at the last check, and every set a Degraded computation saw since */
   #staleSeen = new Set([""]);
   #staleKinds = "";
-  #feedOptions: FeedOptions = { idleTimeoutMs: 90_000 };
+  /** what each feed is started with: the configured idle timeout, else the feed's own default */
+  #feedOptions: FeedOptions = {};
   /** which object holds each PodIndex name: drops events and lists older than what it holds */
   readonly #podIndexes = new PodIndexSet({ apply: pi => this.#applyPodIndex(pi), forget: name => this.#forget(name) });
   /** the PodIndex list in flight, and whether another was asked for meanwhile */

@@ -23,6 +23,12 @@ export interface FeedHandlers<T> {
   onSkipped?(phase: FeedPhase, obj: T, err: unknown): void;
 }
 
+/** What the app tells a feed it starts, from its configuration (a feed has defaults for each). */
+export interface FeedOptions {
+  /** PODINDEX_WATCH_IDLE_SECONDS in ms: a watch silent this long (not even a bookmark) is reconnected */
+  idleTimeoutMs?: number;
+}
+
 export interface ObjectFeed<T> {
   start(handlers: FeedHandlers<T>): Promise<void>;
   stop(): void;

@@ -325,13 +325,13 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
     const transport = url.protocol === "https:" ? https : http;
     const what = `GET ${url.pathname}${url.search.includes("watch=") ? " (watch)" : ""}`;
     return new Promise<void>((resolve, reject) => {
-      const timers: NodeJS.Timeout[] = [];
+      let total: NodeJS.Timeout | undefined;
       let idle: NodeJS.Timeout | undefined;
       let settled = false;
       const settle = (err?: unknown) => {
         if (settled) return;
         settled = true;
-        timers.forEach(clearTimeout);
+        clearTimeout(total);
         clearTimeout(idle);
         this.#abort.signal.removeEventListener("abort", onAbort);
         if (err === undefined || this.#stopped) resolve();
@@ -386,7 +386,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
       req.on("socket", socket => socket.setKeepAlive(true, KEEPALIVE_MS));
       req.on("error", settle);
       if (on.totalMs !== undefined)
-        timers.push(setTimeout(() => settle(new Error(`${what}: no full answer within ${on.totalMs} ms`)), on.totalMs));
+        total = setTimeout(() => settle(new Error(`${what}: no full answer within ${on.totalMs} ms`)), on.totalMs);
       armIdle();
       this.#abort.signal.addEventListener("abort", onAbort, { once: true });
       req.end();

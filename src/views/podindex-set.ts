@@ -1,3 +1,4 @@
+import { revisionOf } from "../cache/resource-version";
 import type { PodIndex } from "../kinds/podindex";
 
 /** What the set decides and its owner does: build a PodIndex's view, or forget everything about a name. */
@@ -10,12 +11,6 @@ export interface PodIndexSetActions {
 export interface PodIndexList {
   items: PodIndex[];
   resourceVersion: string;
-}
-
-/** etcd revisions are integers; anything else is unknown (undefined) */
-function revision(rv: string | undefined): number | undefined {
-  const n = rv && /^\d+$/.test(rv) ? Number(rv) : NaN;
-  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 /**
@@ -45,7 +40,7 @@ export class PodIndexSet {
   changed(pi: PodIndex): void {
     const { name, uid = "" } = pi.metadata ?? {};
     if (!name || this.#deleted.has(uid)) return;
-    const rv = revision(pi.metadata?.resourceVersion);
+    const rv = revisionOf(pi.metadata?.resourceVersion);
     const held = this.#held.get(name);
     if (rv !== undefined) {
       if (held?.uid === uid && held.rv >= rv) return;
@@ -62,7 +57,7 @@ export class PodIndexSet {
     const { name, uid = "" } = pi.metadata ?? {};
     if (!name) return;
     const held = this.#held.get(name);
-    this.#deleted.set(uid, Math.max(revision(pi.metadata?.resourceVersion) ?? 0, held?.uid === uid ? held.rv : 0));
+    this.#deleted.set(uid, Math.max(revisionOf(pi.metadata?.resourceVersion) ?? 0, held?.uid === uid ? held.rv : 0));
     if (held?.uid !== uid) return;
     this.#held.delete(name);
     this.act.forget(name);
@@ -73,7 +68,7 @@ export class PodIndexSet {
    * applied at or before it is forgotten. Returns false for a list older than one already applied.
    */
   listed(list: PodIndexList): boolean {
-    const listRv = revision(list.resourceVersion) ?? 0;
+    const listRv = revisionOf(list.resourceVersion) ?? 0;
     if (listRv < this.#listRv) return false;
     this.#listRv = listRv;
     const names = new Set(list.items.map(pi => pi.metadata?.name));
@@ -86,7 +81,7 @@ export class PodIndexSet {
     for (const pi of list.items) {
       const { name, uid = "" } = pi.metadata ?? {};
       if (!name || this.#deleted.has(uid)) continue;
-      const rv = revision(pi.metadata?.resourceVersion) ?? listRv;
+      const rv = revisionOf(pi.metadata?.resourceVersion) ?? listRv;
       const held = this.#held.get(name);
       if (held?.uid === uid ? held.rv >= rv : held && held.rv > listRv) continue;
       if (held && held.uid !== uid) this.#deleted.set(held.uid, listRv);
