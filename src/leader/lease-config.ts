@@ -44,9 +44,11 @@ export function leaseConfig(
   if (!isDnsSubdomain(name)) {
     throw new ConfigError(`PODINDEX_LEASE_NAME must be a lowercase RFC 1123 subdomain (a Lease name), got "${name}"`);
   }
-  const namespace = env.PODINDEX_LEASE_NAMESPACE?.trim() || podNamespace(env, readNamespace);
+  const asked = env.PODINDEX_LEASE_NAMESPACE?.trim();
+  const namespace = asked || podNamespace(env, readNamespace);
   if (!isDnsLabel(namespace)) {
-    throw new ConfigError(`the Lease namespace must be a lowercase RFC 1123 label, got "${namespace}"`);
+    const source = asked ? "PODINDEX_LEASE_NAMESPACE" : "the pod's namespace (service account file or POD_NAMESPACE)";
+    throw new ConfigError(`${source} must be a lowercase RFC 1123 label (a namespace), got "${namespace}"`);
   }
   const pod = env.POD_NAME?.trim() || hostname();
   return { name, namespace, identity: `${pod}_${randomUUID()}` };
