@@ -239,6 +239,28 @@ describe("LeaseElector on the simulated apiserver, by a manual clock", () => {
     ]);
   });
 
+  it("stop() twice releases once, and an abandoned (crashed) elector releases nothing", async () => {
+    const a = elector("podindex-0_a");
+    const b = elector("podindex-1_b");
+    await begin(a, b);
+    await advanceTo(2000);
+    const [lead] = leader();
+    const other = lead === a ? b : a;
+    live.delete(lead);
+    const puts = leaseWrites().length;
+    await Promise.all([lead.stop(), lead.stop()]);
+    expect(leaseWrites().length).toBe(puts + 1);
+    expect(lease()!.spec.holderIdentity).toBe("");
+    await advanceTo(4000);
+    expect(other.isLeader()).toBe(true);
+    crash(other);
+    const writes = leaseWrites().length;
+    await other.stop();
+    expect(leaseWrites().length).toBe(writes);
+    expect(lease()!.spec.holderIdentity).toBe(other.identity);
+    expect(changes.filter(c => c.who === other.identity)).toEqual([{ at: 4000, who: other.identity, leading: true }]);
+  });
+
   it("a crashed leader (no release) is taken over within leaseDuration + retryPeriod of its last renewal, and not before its lease expired", async () => {
     const a = elector("podindex-0_a");
     await begin(a);

@@ -144,6 +144,7 @@ export class LeaseElector implements Leadership {
   #started = false;
   #stopped = false;
   #timer: unknown;
+  #stopping: Promise<void> | undefined;
   /** the attempt in flight, if any */
   #attempt: Promise<void> | undefined;
 
@@ -193,8 +194,12 @@ export class LeaseElector implements Leadership {
     this.#schedule(0);
   }
 
-  async stop(): Promise<void> {
-    if (this.#stopped) return;
+  stop(): Promise<void> {
+    return (this.#stopping ??= this.#stop());
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#stopped) return; // abandoned: a crashed process releases nothing
     this.#halt();
     // a write in flight lands first: the release must carry the version it produced
     await this.#attempt;
