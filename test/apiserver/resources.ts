@@ -1,3 +1,4 @@
+import { decodeLease } from "./leases";
 import { CrdSchema } from "./schema";
 
 /** The kinds the simulated apiserver serves: built-in ones, and those CRDs register. */
@@ -28,6 +29,8 @@ export interface ResourceType {
   printerColumns: PrinterColumn[];
   /** a CRD version's structural schema (pruning, defaulting, validation; CEL rules are not evaluated) */
   schema?: CrdSchema;
+  /** a built-in's strict decoding of a request body (a 400 BadRequest), done before anything else */
+  decode?: (obj: KObject) => void;
 }
 
 export const apiVersionOf = (t: ResourceType) => (t.group ? `${t.group}/${t.version}` : t.version);
@@ -65,6 +68,7 @@ export const BUILTIN_TYPES: ResourceType[] = [
   builtin("", "v1", "ServiceAccount", "serviceaccounts", true, false, ["sa"]),
   builtin("", "v1", "Event", "events", true, false, ["ev"]),
   builtin("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, false),
+  { ...builtin("coordination.k8s.io", "v1", "Lease", "leases", true, false), decode: decodeLease },
   builtin("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, true, [
     "crd",
     "crds",

@@ -122,6 +122,7 @@ export class Store {
 
   create(t: ResourceType, body: KObject, opts: WriteOptions, namespace?: string): KObject {
     const obj = clone(body);
+    t.decode?.(obj);
     obj.metadata ??= {};
     if (!obj.metadata.name && obj.metadata.generateName) obj.metadata.name = obj.metadata.generateName + randomSuffix();
     if (!obj.metadata.name) throw badRequest("name or generateName is required");
@@ -195,8 +196,10 @@ export class Store {
     opts: WriteOptions & { expectRv?: string },
   ): KObject {
     const current = this.mustGet(t, namespace, name);
-    if (opts.expectRv && opts.expectRv !== current.metadata.resourceVersion) throw conflict(t.plural, name, t.group);
     const proposed = change(clone(current));
+    // a body that does not decode is a 400 even when its version is stale (decoding comes first)
+    t.decode?.(proposed);
+    if (opts.expectRv && opts.expectRv !== current.metadata.resourceVersion) throw conflict(t.plural, name, t.group);
     let next: KObject;
     if (opts.subresource === "status") {
       next = { ...clone(current), status: proposed.status };
