@@ -24,8 +24,9 @@ import { loadConfig } from "../src/config";
 import { Metrics } from "../src/metrics";
 
 /**
- * What `npm run build` ships, checked on a recorded `pepr build` output (test/fixtures/pepr-build,
- * the module Secret's payload shortened) run through the same post-processing, and on dist/ when
+ * What `npm run build` ships, checked on a recorded `pepr build` output (test/fixtures/pepr-build:
+ * `npx pepr build -o .stock` at Pepr 1.1.4, the Secrets' base64 payloads cut to 24 characters;
+ * record it again when Pepr is upgraded) run through the same post-processing, and on dist/ when
  * a build made one. The chart's podindex templates are rendered with its values by `render`
  * below (helm is not installed), which refuses any template construct it does not know.
  */
