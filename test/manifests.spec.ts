@@ -1,7 +1,7 @@
 import type { V1Container, V1Deployment, V1PolicyRule, V1PodSpec } from "@kubernetes/client-node";
 import Ajv from "ajv";
 import yaml from "js-yaml";
-import { spawnSync } from "node:child_process";
+import { fork, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   cpSync,
@@ -401,6 +401,30 @@ describe.runIf(existsSync(path.join(ROOT, "dist", "pepr-module-podindex.yaml")))
     checkServiceMonitor([...loadDocs(readFileSync(path.join(ROOT, "dist", SERVICE_MONITOR_FILE), "utf8")), ...docs], {
       app: "pepr-podindex-watcher",
     });
+  });
+  it("runs the built module through the launcher: it loads, finds pepr in /app/node_modules, registers", async () => {
+    const secret = one(docs, "Secret", "pepr-podindex-module").data as Record<string, string>;
+    const app = mkdtempSync(path.join(tmpdir(), "podindex-app-"));
+    mkdirSync(path.join(app, "load"));
+    symlinkSync(path.join(ROOT, "node_modules"), path.join(app, "node_modules"));
+    for (const [file, b64] of Object.entries(secret))
+      writeFileSync(path.join(app, "load", file), Buffer.from(b64, "base64"));
+    const launcher = path.join(app, "watcher-launcher.cjs");
+    writeFileSync(
+      launcher,
+      (one(docs, "ConfigMap", "pepr-podindex-launcher").data as Record<string, string>)["watcher-launcher.cjs"],
+    );
+    // PEPR_MODE=build: the module reports its capabilities to its parent and starts nothing
+    const child = fork(launcher, [watcherOf(docs).c.args![1]], {
+      env: { ...process.env, PEPR_MODE: "build", PODINDEX_APP_DIR: app },
+      stdio: "pipe",
+    });
+    const caps = await new Promise<{ name: string }[]>((resolve, reject) => {
+      child.on("message", m => resolve(m as { name: string }[]));
+      child.on("exit", code => reject(new Error(`the module exited (${code}) before it registered`)));
+    });
+    child.kill();
+    expect(caps.map(c => c.name)).toEqual(["podindex"]);
   });
   describe("its chart", () => {
     checkDeployment(renderChart(path.join(ROOT, "dist", "podindex-chart")), {
