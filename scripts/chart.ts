@@ -45,7 +45,11 @@ export const PODINDEX_SCHEMA = {
       type: "object",
       additionalProperties: false,
       required: ["enabled", "clients"],
-      properties: { enabled: { type: "boolean" }, clients: { type: "array", items: obj } },
+      // an empty `from` (or an empty peer) would admit every source: at least one non-empty peer
+      properties: {
+        enabled: { type: "boolean" },
+        clients: { type: "array", minItems: 1, items: { type: "object", minProperties: 1 } },
+      },
     },
     serviceMonitor: {
       type: "object",

@@ -339,6 +339,11 @@ describe("the built Helm chart", () => {
     expect(validate(all), JSON.stringify(validate.errors)).toBe(true);
     expect(validate({ ...all, podindex: { ...values.podindex, replicas: "two" } })).toBe(false);
     expect(validate({ ...all, podindex: { ...values.podindex, typo: 1 } })).toBe(false);
+    // an empty `from`, or an empty peer, would admit every source to the lookup port
+    for (const clients of [[], [{}]])
+      expect(validate({ ...all, podindex: { ...values.podindex, networkPolicy: { enabled: true, clients } } })).toBe(
+        false,
+      );
   });
 
   it("names package.json's version as appVersion, and keeps no Pepr template that grants or runs anything", () => {
