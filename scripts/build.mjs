@@ -1,7 +1,7 @@
 // npm run build: a clean dist/ with deployable manifests, failing on any type error.
 // `pepr build` alone exits 0 when tsc fails and never cleans dist/, so this wraps it.
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, rmSync } from "node:fs";
 
 const run = (cmd, args) => {
   const r = spawnSync(cmd, args, { encoding: "utf8", env: { ...process.env, FORCE_COLOR: "0" } });
@@ -24,17 +24,10 @@ if (pepr.code !== 0 || /error TS\d+|Error:|ERROR/.test(pepr.output)) {
   process.exit(1);
 }
 
-const manifests = existsSync("dist") ? readdirSync("dist").filter(f => /^pepr-module-.*\.yaml$/.test(f)) : [];
-if (manifests.length === 0) {
-  console.error("build failed: pepr build wrote no pepr-module-*.yaml to dist/");
+// The stock Pepr watcher becomes podindex's deployment (scripts/postbuild.ts).
+cpSync("crds", "dist/crds", { recursive: true });
+const post = run("npx", ["--no-install", "tsx", "scripts/postbuild.ts", "dist"]);
+if (post.code !== 0) {
+  console.error("build failed: could not make podindex's manifests from pepr build's (see above)");
   process.exit(1);
 }
-// Pepr gives the watcher 5 s to stop; podindex drains for PODINDEX_DRAIN_SECONDS (10) and then has
-// 5 s to close, so the kubelet must wait longer than that before it kills the pod.
-const file = `dist/${manifests[0]}`;
-writeFileSync(
-  file,
-  readFileSync(file, "utf8").replaceAll("terminationGracePeriodSeconds: 5", "terminationGracePeriodSeconds: 20"),
-);
-cpSync("crds", "dist/crds", { recursive: true });
-console.log(`built: ${["dist/" + manifests[0], "dist/crds/"].join(", ")}`);
