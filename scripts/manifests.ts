@@ -50,7 +50,7 @@ export const NAMESPACE = "pepr-system";
 export const NAME = "pepr-podindex";
 export const APP = `${NAME}-watcher`;
 export const REPLICAS = 2;
-/** src/config.ts: PORT's default, and the port name examples/service.yaml uses */
+/** src/config.ts: PORT's default, and the name of the Service port the build writes */
 export const PORT = 8080;
 export const PORT_NAME = "http";
 /** src/config.ts: PODINDEX_DRAIN_SECONDS' default; after it the server has 5 s to close */
