@@ -65,7 +65,10 @@ describe("loadConfig", () => {
     [{ PODINDEX_MAX_STALENESS: "0" }, /PODINDEX_MAX_STALENESS must be between 1 s and 86400 s, got 0 s/],
     [{ PODINDEX_MAX_STALENESS: "25h" }, /PODINDEX_MAX_STALENESS must be between 1 s and 86400 s, got 90000 s/],
     [{ PODINDEX_WATCH_IDLE_SECONDS: "5" }, /PODINDEX_WATCH_IDLE_SECONDS must be between 10 and 3600/],
-    [{ PODINDEX_SOURCE: "informer" }, /PODINDEX_SOURCE must be "feed" or "pepr" \(see docs\/sources.md\), got "informer"/],
+    [
+      { PODINDEX_SOURCE: "informer" },
+      /PODINDEX_SOURCE must be "feed" or "pepr" \(see docs\/sources.md\), got "informer"/,
+    ],
     [{ PODINDEX_SOURCE: "pepr,feed" }, /PODINDEX_SOURCE must be "feed" or "pepr"/],
     [
       { PODINDEX_MAX_STALENESS: "2m" },
