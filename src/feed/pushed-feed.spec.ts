@@ -130,6 +130,17 @@ describe("PushedFeed", () => {
     feed.stop();
   });
 
+  it("lists again after 90 s without a push when idleTimeoutMs is left undefined (the app's unconfigured default)", async () => {
+    const list = lister({ items: [], resourceVersion: "1" });
+    const feed = new PushedFeed({ hub: new PushHub<Obj>(), list, idleTimeoutMs: undefined });
+    await feed.start(recorder().handlers);
+    await vi.advanceTimersByTimeAsync(89_999);
+    expect(list).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(list).toHaveBeenCalledTimes(2);
+    feed.stop();
+  });
+
   it("reports a failed list, retries it with backoff, reports synced only after the first success and recovered after a later one", async () => {
     const hub = new PushHub<Obj>();
     const ok = { items: [obj("a", "10")], resourceVersion: "12" };

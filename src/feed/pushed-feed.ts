@@ -70,7 +70,10 @@ interface Held {
 export class PushedFeed<T extends Tracked> implements ObjectFeed<T> {
   readonly #held = new Map<string, Held>();
   readonly #deleted = new Set<string>();
-  readonly #opts: Required<Omit<PushedFeedOptions<T>, "backoff">>;
+  readonly #hub: PushHub<T>;
+  readonly #list: () => Promise<Listing<T>>;
+  readonly #idleTimeoutMs: number;
+  readonly #tombstones: number;
   readonly #backoff: Backoff;
   #stopped = false;
   #unsubscribe: (() => void) | undefined;
@@ -81,13 +84,16 @@ export class PushedFeed<T extends Tracked> implements ObjectFeed<T> {
   #failing = false;
 
   constructor(opts: PushedFeedOptions<T>) {
-    const { backoff, ...rest } = opts;
-    this.#opts = { idleTimeoutMs: 90_000, tombstones: 100_000, ...rest };
-    this.#backoff = new Backoff(backoff);
+    this.#hub = opts.hub;
+    this.#list = opts.list;
+    // `?? default`, not a spread: the app passes idleTimeoutMs: undefined when it is not configured
+    this.#idleTimeoutMs = opts.idleTimeoutMs ?? 90_000;
+    this.#tombstones = opts.tombstones ?? 100_000;
+    this.#backoff = new Backoff(opts.backoff);
   }
 
   async start(h: FeedHandlers<T>): Promise<void> {
-    this.#unsubscribe = this.#opts.hub.subscribe((phase, obj) => this.#pushed(h, phase, obj));
+    this.#unsubscribe = this.#hub.subscribe((phase, obj) => this.#pushed(h, phase, obj));
     void this.#run(h);
   }
 
@@ -109,7 +115,7 @@ export class PushedFeed<T extends Tracked> implements ObjectFeed<T> {
     let synced = false;
     while (!this.#stopped) {
       try {
-        this.#apply(h, await this.#opts.list());
+        this.#apply(h, await this.#list());
       } catch (err) {
         if (this.#stopped) return;
         this.#failing = true;
@@ -157,7 +163,7 @@ export class PushedFeed<T extends Tracked> implements ObjectFeed<T> {
     if (phase === "DELETED") {
       this.#held.delete(m.uid);
       this.#deleted.add(m.uid);
-      if (this.#deleted.size > this.#opts.tombstones) this.#deleted.delete(this.#deleted.values().next().value!);
+      if (this.#deleted.size > this.#tombstones) this.#deleted.delete(this.#deleted.values().next().value!);
     } else {
       const held = this.#held.get(m.uid);
       if (held && (held.rv === rv || isOlder(rv, held.rv))) return;
@@ -174,7 +180,7 @@ export class PushedFeed<T extends Tracked> implements ObjectFeed<T> {
   async #idle(): Promise<void> {
     this.#lastPush = Date.now();
     for (;;) {
-      const left = this.#lastPush + this.#opts.idleTimeoutMs - Date.now();
+      const left = this.#lastPush + this.#idleTimeoutMs - Date.now();
       if (left <= 0 || this.#stopped) return;
       await this.#wait(left);
     }
