@@ -180,6 +180,35 @@ describe("PODINDEX_SOURCE=pepr: pods and EndpointSlices through Pepr bindings", 
     await eventually(async () => expect(await endpoints()).toEqual(["10.44.0.1"]));
   });
 
+  it("re-reads every pod when a PodIndex exposes a new annotation key, and keeps serving the others", async () => {
+    await K8s(kind.Pod, { name: "early", namespace: "apps" }).Patch([
+      { op: "add", path: "/metadata/annotations", value: { team: "blue" } },
+    ]);
+    await createPod("plain");
+    await running("plain", "10.44.0.50");
+    await eventually(async () => expect((await podAt("10.44.0.50")).status).toBe(200));
+    await eventually(async () => expect((await podAt("10.44.0.1")).body.pod?.annotations).toEqual({}));
+    const before = sim.requests.length;
+    await K8s(PodIndex).Apply(
+      {
+        apiVersion: "podindex.dev/v1alpha1",
+        kind: "PodIndex",
+        metadata: { name: "web" },
+        spec: {
+          namespaces: ["apps"],
+          podSelector: { matchLabels: { app: "web" } },
+          services: {},
+          expose: { annotations: ["team"] },
+        },
+      },
+      { force: true },
+    );
+    // the restarted pod feed lists again (a binding does not deliver its state twice)
+    await eventually(async () => expect((await podAt("10.44.0.1")).body.pod?.annotations).toEqual({ team: "blue" }));
+    expect(sim.requests.slice(before).filter(r => r.path === PODS).length).toBeGreaterThanOrEqual(1);
+    expect((await podAt("10.44.0.50")).body.pod?.name).toBe("plain");
+  });
+
   it("catches up after a watch outage: a pod deleted meanwhile is gone, its IP's new owner is found, and it keeps following", async () => {
     await createPod("victim");
     await running("victim", "10.44.0.40");
