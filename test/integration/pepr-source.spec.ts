@@ -87,13 +87,14 @@ describe("PODINDEX_SOURCE=pepr: pods and EndpointSlices through Pepr bindings", 
     await createPod("early");
     await running("early", "10.44.0.1");
     await slice("web-early", ["10.44.0.1"]);
-    // the module's first pod list answers slowly: /readyz must wait for it
-    sim.faults.add({ resource: "pods", on: "list", action: { type: "delay", ms: 1500 }, times: 1 });
+    // pod lists answer slowly while the module starts (its own and the bindings'): /readyz must wait
+    const slowLists = sim.faults.add({ resource: "pods", on: "list", action: { type: "delay", ms: 2000 } });
     const mod = await startModule();
     url = mod.url;
     stop = () => mod.app.stop();
     firstReadyz = await get("/readyz");
     await eventually(async () => expect((await get("/readyz")).status).toBe(200), 20_000);
+    slowLists();
     // Pepr opens its watches once its PeprStore start-up is done (up to 3 s after the start)
     await eventually(() => expect(peprWatches(sim, PODS)).toBeGreaterThanOrEqual(2), 15_000);
     await eventually(() => expect(peprWatches(sim, SLICES)).toBeGreaterThanOrEqual(2), 15_000);
