@@ -162,6 +162,26 @@ describe("PushedFeed", () => {
     feed.stop();
   });
 
+  it("takes a list not answered within listTimeoutMs for failed, retries, and drops the late answer", async () => {
+    const hub = new PushHub<Obj>();
+    const answers: ((l: Listing<Obj>) => void)[] = [];
+    const list = vi.fn(() => new Promise<Listing<Obj>>(resolve => answers.push(resolve)));
+    const feed = new PushedFeed({ hub, list, idleTimeoutMs: 1000, listTimeoutMs: 500, backoff: noJitter });
+    const r = recorder();
+    await feed.start(r.handlers);
+    await vi.advanceTimersByTimeAsync(499);
+    expect(r.seen).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(r.seen).toEqual(["error: the list was not answered within 500 ms"]);
+    answers[0]({ items: [obj("stale", "5")], resourceVersion: "5" });
+    await vi.advanceTimersByTimeAsync(100); // the backoff, then the second list
+    expect(list).toHaveBeenCalledTimes(2);
+    answers[1]({ items: [obj("a", "10")], resourceVersion: "12" });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(r.seen.slice(1)).toEqual(["ADDED a@10", "recovered", "synced"]);
+    feed.stop();
+  });
+
   it("delivers nothing and lists no more once stopped, even when its list answers after stop()", async () => {
     const hub = new PushHub<Obj>();
     let answer!: (l: Listing<Obj>) => void;
@@ -176,6 +196,17 @@ describe("PushedFeed", () => {
     expect(r.seen).toEqual([]);
     expect(r.fresh).not.toHaveBeenCalled();
     expect(list).toHaveBeenCalledTimes(1);
+  });
+
+  it("leaves no timer behind when stopped while its list is unanswered", async () => {
+    const list = vi.fn(() => new Promise<Listing<Obj>>(() => undefined));
+    const feed = new PushedFeed({ hub: new PushHub<Obj>(), list, listTimeoutMs: 500 });
+    const r = recorder();
+    await feed.start(r.handlers);
+    feed.stop();
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(r.seen).toEqual([]);
   });
 
   it("a second feed on the same hub (a restarted pod stream) delivers the whole state again from its own list", async () => {

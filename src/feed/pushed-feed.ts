@@ -40,6 +40,8 @@ export interface PushedFeedOptions<T> {
   list: () => Promise<Listing<T>>;
   /** how long (ms) without a push before the feed lists again; default 90 000 */
   idleTimeoutMs?: number;
+  /** a list not answered within this (ms) counts as failed and is retried (its late answer is dropped); default 60 000 */
+  listTimeoutMs?: number;
   /** waits between failed lists; see Backoff */
   backoff?: BackoffOptions;
   /** how many deleted UIDs are remembered (oldest forgotten first); default 100 000 */
@@ -64,7 +66,8 @@ interface Held {
  *   update from the other stream cannot bring an object back;
  * - a list reports as DELETED only what it lacks and what was last seen at or before its
  *   resourceVersion (an object pushed since is newer than the list, not gone);
- * - failed lists are reported (onError), retried with backoff, and onRecovered once one succeeds;
+ * - failed lists (an error, or no answer within `listTimeoutMs`) are reported (onError), retried
+ *   with backoff, and onRecovered once one succeeds;
  *   stop() ends it: nothing is delivered and no list is started after it returns.
  */
 export class PushedFeed<T extends Tracked> implements ObjectFeed<T> {
@@ -73,6 +76,7 @@ export class PushedFeed<T extends Tracked> implements ObjectFeed<T> {
   readonly #hub: PushHub<T>;
   readonly #list: () => Promise<Listing<T>>;
   readonly #idleTimeoutMs: number;
+  readonly #listTimeoutMs: number;
   readonly #tombstones: number;
   readonly #backoff: Backoff;
   #stopped = false;
@@ -80,6 +84,8 @@ export class PushedFeed<T extends Tracked> implements ObjectFeed<T> {
   /** wakes the loop's wait early (stop) */
   #wake: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** fails the list in flight after listTimeoutMs (cleared by stop(): nothing is waited for after it) */
+  #listTimer: NodeJS.Timeout | undefined;
   #lastPush = 0;
   #failing = false;
 
@@ -88,6 +94,7 @@ export class PushedFeed<T extends Tracked> implements ObjectFeed<T> {
     this.#list = opts.list;
     // `?? default`, not a spread: the app passes idleTimeoutMs: undefined when it is not configured
     this.#idleTimeoutMs = opts.idleTimeoutMs ?? 90_000;
+    this.#listTimeoutMs = opts.listTimeoutMs ?? 60_000;
     this.#tombstones = opts.tombstones ?? 100_000;
     this.#backoff = new Backoff(opts.backoff);
   }
@@ -101,6 +108,7 @@ export class PushedFeed<T extends Tracked> implements ObjectFeed<T> {
     this.#stopped = true;
     this.#unsubscribe?.();
     clearTimeout(this.#timer);
+    clearTimeout(this.#listTimer);
     this.#wake?.();
   }
 
@@ -115,7 +123,7 @@ export class PushedFeed<T extends Tracked> implements ObjectFeed<T> {
     let synced = false;
     while (!this.#stopped) {
       try {
-        this.#apply(h, await this.#list());
+        this.#apply(h, await this.#listInTime());
       } catch (err) {
         if (this.#stopped) return;
         this.#failing = true;
@@ -135,6 +143,17 @@ export class PushedFeed<T extends Tracked> implements ObjectFeed<T> {
       h.onFresh?.();
       await this.#idle();
     }
+  }
+
+  /** The list, or a rejection once `listTimeoutMs` has passed without its answer. */
+  #listInTime(): Promise<Listing<T>> {
+    const late = new Promise<never>((_, reject) => {
+      this.#listTimer = setTimeout(
+        () => reject(new Error(`the list was not answered within ${this.#listTimeoutMs} ms`)),
+        this.#listTimeoutMs,
+      );
+    });
+    return Promise.race([this.#list(), late]).finally(() => clearTimeout(this.#listTimer));
   }
 
   /** Deliver a list's items that are newer than what was passed on, then what it shows gone. */
