@@ -68,7 +68,7 @@ interface Held {
  *   resourceVersion (an object pushed since is newer than the list, not gone);
  * - failed lists (an error, or no answer within `listTimeoutMs`) are reported (onError), retried
  *   with backoff, and onRecovered once one succeeds;
- *   stop() ends it: nothing is delivered and no list is started after it returns.
+ * - stop() ends it: nothing is delivered and no list is started after it returns.
  */
 export class PushedFeed<T extends Tracked> implements ObjectFeed<T> {
   readonly #held = new Map<string, Held>();
