@@ -1,30 +1,60 @@
-import { Capability, K8s, Log, kind } from "pepr";
+import { Capability, K8s, Log, a, kind } from "pepr";
 import { PodIndexApp } from "../src/app";
+import type { PodLike } from "../src/cache/pod-record";
+import { podSource } from "../src/config";
+import type { SliceLike } from "../src/endpoints/slice-record";
 import { coreEvent } from "../src/events";
+import type { FeedOptions, FeedPhase } from "../src/feed/object-feed";
 import { podFeed, sliceFeed } from "../src/feed/paged-feed";
+import { PushHub, PushedFeed, type Listing } from "../src/feed/pushed-feed";
 import { PodIndex } from "../src/kinds/podindex";
 
 /**
- * The only file that knows Pepr's DSL: it hands PodIndex events to the app. Pods do not come
- * through a Pepr binding (each binding opens its own list+watch and none receives every event
- * type); they come through the app's single pod feed.
+ * The only file that knows Pepr's DSL: it hands PodIndex events to the app, and, with
+ * PODINDEX_SOURCE=pepr, Pod and EndpointSlice events too (docs/sources.md). By default pods and
+ * slices do not come through Pepr bindings (each binding opens its own list+watch and none
+ * receives every event type); they come through the app's paged feeds.
  */
 /** KFC rejects with the response (status, statusText), or with status 400 "fetch failed" when it cannot connect. */
-function whyListFailed(err: { status?: number; statusText?: string }): string {
-  if (err.status === 404) return "the PodIndex CRD (podindexes.podindex.dev) is not installed";
+function whyListFailed(what: string, err: { status?: number; statusText?: string }): string {
   if (err.statusText === "fetch failed") return "the apiserver cannot be reached";
-  return `listing PodIndexes failed: ${err.status ?? ""} ${err.statusText ?? String(err)}`.trim();
+  return `listing ${what} failed: ${err.status ?? ""} ${err.statusText ?? String(err)}`.trim();
 }
+
+/** PODINDEX_SOURCE, read at import (starting nothing: `pepr build` imports this too); a bad value throws its ConfigError here. */
+const source = podSource();
+
+/** where the Pod and EndpointSlice bindings push (PODINDEX_SOURCE=pepr) */
+const pushedPods = new PushHub<PodLike>();
+const pushedSlices = new PushHub<SliceLike>();
+
+/** One full list through KFC: a pushed feed's start, its proof of sync, and its idle re-proof. */
+function lister<T>(what: string, get: () => Promise<{ items: T[]; metadata?: { resourceVersion?: string } }>) {
+  return async (): Promise<Listing<T>> => {
+    const list = await get().catch(err => {
+      throw new Error(whyListFailed(what, err));
+    });
+    return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? "" };
+  };
+}
+
+const listPods = lister<PodLike>("Pods", () => K8s(kind.Pod).Get());
+const listSlices = lister<SliceLike>("EndpointSlices", () => K8s(kind.EndpointSlice).Get());
 
 export const podIndexApp = new PodIndexApp({
   log: Log,
-  podFeed,
-  sliceFeed,
+  podFeed:
+    source === "pepr" ? (opts: FeedOptions) => new PushedFeed({ hub: pushedPods, list: listPods, ...opts }) : podFeed,
+  sliceFeed:
+    source === "pepr"
+      ? (opts: FeedOptions) => new PushedFeed({ hub: pushedSlices, list: listSlices, ...opts })
+      : sliceFeed,
   listPodIndexes: async () => {
     const list = await K8s(PodIndex)
       .Get()
       .catch(err => {
-        throw new Error(whyListFailed(err));
+        if (err?.status === 404) throw new Error("the PodIndex CRD (podindexes.podindex.dev) is not installed");
+        throw new Error(whyListFailed("PodIndexes", err));
       });
     return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? "" };
   },
@@ -56,3 +86,26 @@ When(PodIndex)
 When(PodIndex)
   .IsDeleted()
   .Watch(pi => podIndexApp.removePodIndex(pi));
+
+/** what the creations-and-updates binding saw: Pepr passes KFC's WatchPhase, whose values are the event types */
+const changed = (phase: unknown): FeedPhase => (String(phase) === "ADDED" ? "ADDED" : "MODIFIED");
+
+/**
+ * PODINDEX_SOURCE=pepr: Pods and EndpointSlices through Pepr bindings, registered only then. When()
+ * has no any-event form, so each kind takes two bindings, and so two list+watch streams: one for
+ * creations and updates, one for deletions. The PushedFeed orders them (a deleted UID stays deleted).
+ */
+if (source === "pepr") {
+  When(a.Pod)
+    .IsCreatedOrUpdated()
+    .Watch((pod, phase) => pushedPods.push(changed(phase), pod));
+  When(a.Pod)
+    .IsDeleted()
+    .Watch(pod => pushedPods.push("DELETED", pod));
+  When(a.EndpointSlice)
+    .IsCreatedOrUpdated()
+    .Watch((slice, phase) => pushedSlices.push(changed(phase), slice));
+  When(a.EndpointSlice)
+    .IsDeleted()
+    .Watch(slice => pushedSlices.push("DELETED", slice));
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "./config";
+import { ConfigError, loadConfig, podSource } from "./config";
 
 describe("loadConfig", () => {
   it("defaults to port 8080 on all interfaces", () => {
@@ -14,6 +14,7 @@ describe("loadConfig", () => {
       drainSeconds: 10,
       maxStalenessSeconds: 300,
       watchIdleSeconds: 90,
+      podSource: "feed",
     });
     expect(trustedProxies.text).toEqual([]);
     expect(trustedProxies.trusts("127.0.0.1")).toBe(false);
@@ -42,6 +43,7 @@ describe("loadConfig", () => {
       drainSeconds: 0,
       maxStalenessSeconds: 300,
       watchIdleSeconds: 90,
+      podSource: "feed",
     });
     expect(trustedProxies.trusts("10.43.0.17")).toBe(true);
     expect(trustedProxies.trusts("fd00::17")).toBe(true);
@@ -63,6 +65,11 @@ describe("loadConfig", () => {
     [{ PODINDEX_MAX_STALENESS: "0" }, /PODINDEX_MAX_STALENESS must be between 1 s and 86400 s, got 0 s/],
     [{ PODINDEX_MAX_STALENESS: "25h" }, /PODINDEX_MAX_STALENESS must be between 1 s and 86400 s, got 90000 s/],
     [{ PODINDEX_WATCH_IDLE_SECONDS: "5" }, /PODINDEX_WATCH_IDLE_SECONDS must be between 10 and 3600/],
+    [
+      { PODINDEX_SOURCE: "informer" },
+      /PODINDEX_SOURCE must be "feed" or "pepr" \(see docs\/sources.md\), got "informer"/,
+    ],
+    [{ PODINDEX_SOURCE: "pepr,feed" }, /PODINDEX_SOURCE must be "feed" or "pepr"/],
     [
       { PODINDEX_MAX_STALENESS: "2m" },
       /PODINDEX_MAX_STALENESS \(120 s\) must exceed .* \(150 s\), or a healthy quiet cluster would turn stale/,
@@ -95,5 +102,20 @@ describe("loadConfig", () => {
       PODINDEX_RESYNC_SECONDS: "30",
     });
     expect(cfg).toMatchObject({ maxStalenessSeconds: 90, watchIdleSeconds: 20, resyncSeconds: 30 });
+  });
+
+  it.each([
+    ["pepr", "pepr"],
+    [" Pepr ", "pepr"],
+    ["feed", "feed"],
+    ["", "feed"],
+  ])("reads PODINDEX_SOURCE=%j as %j, the same in loadConfig and podSource", (raw, source) => {
+    expect(loadConfig({ PODINDEX_SOURCE: raw }).podSource).toBe(source);
+    expect(podSource({ PODINDEX_SOURCE: raw })).toBe(source);
+  });
+
+  it("podSource alone rejects what loadConfig rejects, and ignores the other variables", () => {
+    expect(() => podSource({ PODINDEX_SOURCE: "watch" })).toThrow(ConfigError);
+    expect(podSource({ PORT: "not a port" })).toBe("feed");
   });
 });

@@ -38,9 +38,33 @@ export interface Config {
    * taken for dead and reconnected (PODINDEX_WATCH_IDLE_SECONDS, default 90)
    */
   watchIdleSeconds: number;
+  /**
+   * where pods and EndpointSlices come from (PODINDEX_SOURCE): "feed" (default), podindex's own
+   * paged list+watch; "pepr", Pepr `When(a.Pod)` / `When(a.EndpointSlice)` bindings (docs/sources.md)
+   */
+  podSource: PodSource;
 }
 
 export class ConfigError extends Error {}
+
+export const POD_SOURCES = ["feed", "pepr"] as const;
+export type PodSource = (typeof POD_SOURCES)[number];
+
+/**
+ * PODINDEX_SOURCE alone: capabilities/podindex.ts reads it when it is imported, to register the
+ * Pod and EndpointSlice bindings only when they are the source.
+ */
+export function podSource(env: NodeJS.ProcessEnv = process.env): PodSource {
+  const raw = env.PODINDEX_SOURCE?.trim() ?? "";
+  if (raw === "") return "feed";
+  const value = POD_SOURCES.find(s => s === raw.toLowerCase());
+  if (!value) {
+    throw new ConfigError(
+      `PODINDEX_SOURCE must be ${POD_SOURCES.map(s => `"${s}"`).join(" or ")} (see docs/sources.md), got "${env.PODINDEX_SOURCE}"`,
+    );
+  }
+  return value;
+}
 
 const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
@@ -121,5 +145,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     drainSeconds: integer(env, "PODINDEX_DRAIN_SECONDS", 10, 0, 300),
     maxStalenessSeconds,
     watchIdleSeconds,
+    podSource: podSource(env),
   };
 }
