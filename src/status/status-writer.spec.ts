@@ -2,7 +2,7 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { eventually } from "../../test/support/module";
 import { PodIndex, type PodIndexStatus } from "../kinds/podindex";
-import { SpecError } from "../views/selector";
+import { SpecError } from "../spec/selector";
 import { StatusWriter } from "./status-writer";
 import type { IndexSummary } from "./summary";
 

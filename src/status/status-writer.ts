@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { PodIndex, PodIndexStatus } from "../kinds/podindex";
 import type { SinkHealth } from "../sinks/postgres-mirror";
-import type { SpecError } from "../views/selector";
+import type { SpecError } from "../spec/selector";
 import { setCondition } from "./conditions";
 import type { IndexSummary } from "./summary";
 
