@@ -185,7 +185,7 @@ describe("PodIndexApp feeds, readiness and staleness", () => {
     expect(degraded()).toMatchObject({
       status: "True",
       message:
-        "the cache of pods, podindexes, endpointslices is older than PODINDEX_MAX_STALENESS (300 s): " +
+        "the cache of podindexes, pods, endpointslices is older than PODINDEX_MAX_STALENESS (300 s): " +
         "IP and UID lookups and forward-auth answer 503 Stale",
     });
     // the app notices the bound passing by itself (a timer, not a feed event) and writes the status
