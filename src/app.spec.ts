@@ -303,7 +303,14 @@ describe("PodIndexApp leadership", () => {
 
     // leading again: every status is written whole, also quiet's, unchanged here (another leader may have written since)
     leadership.set(true);
-    await eventually(() => expect(writes.slice(written).map(w => w.name).sort()).toEqual(["broken", "quiet", "web"]));
+    await eventually(() =>
+      expect(
+        writes
+          .slice(written)
+          .map(w => w.name)
+          .sort(),
+      ).toEqual(["broken", "quiet", "web"]),
+    );
     expect(writes.slice(written).find(w => w.name === "web")!.status).toMatchObject({ pods: 2 });
   });
 });

@@ -36,10 +36,13 @@ describe("EventRecorder", () => {
   it("emits only while leading, forgets what it was given meanwhile, and waits at stop for Events being sent", async () => {
     const sent: string[] = [];
     let release = () => {};
-    const rec = new EventRecorder(async (_subject, e) => {
-      await new Promise<void>(resolve => (release = resolve));
-      sent.push(e.reason);
-    }, pino({ level: "silent" }));
+    const rec = new EventRecorder(
+      async (_subject, e) => {
+        await new Promise<void>(resolve => (release = resolve));
+        sent.push(e.reason);
+      },
+      pino({ level: "silent" }),
+    );
     const pi = { name: "web", uid: "u1" };
     const invalid: PodIndexEvent = { type: "Warning", reason: "InvalidLabelKey", message: "bad key" };
     rec.record(pi, invalid);

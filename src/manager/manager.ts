@@ -84,7 +84,9 @@ export class Manager {
       const leaderOnly = this.#runnables.filter(r => r.leaderOnly);
       this.o.log.info(
         { runnables: leaderOnly.map(r => r.name) },
-        lead ? "this replica leads: starting the leader-only runnables" : "no longer leading: stopping the leader-only runnables",
+        lead
+          ? "this replica leads: starting the leader-only runnables"
+          : "no longer leading: stopping the leader-only runnables",
       );
       return lead ? this.#each(leaderOnly, "start") : this.#each(leaderOnly.reverse(), "stop");
     });

@@ -86,7 +86,8 @@ export class Mirrors implements Runnable {
     const desired = this.#desired();
     for (const [name, m] of this.#mirrors) if (desired.get(name)?.signature !== m.signature) this.#drop(name);
     if (!this.#leading || !this.#slicesListed) return;
-    for (const [name, want] of desired) if (!this.#mirrors.has(name)) this.#create(want.view, want.claimedBy, want.signature);
+    for (const [name, want] of desired)
+      if (!this.#mirrors.has(name)) this.#create(want.view, want.claimedBy, want.signature);
   }
 
   /** A Service's endpoints changed: the mirrors of PodIndexes in its namespace write it. */
@@ -121,7 +122,10 @@ export class Mirrors implements Runnable {
         const holder = holders.get(target(view))!;
         const claimedBy = holder === view.name ? undefined : holder;
         // any new generation builds a new mirror (its first write is a full resync under the new spec)
-        return [view.name, { view, claimedBy, signature: JSON.stringify([view.uid, view.generation, claimedBy ?? null]) }];
+        return [
+          view.name,
+          { view, claimedBy, signature: JSON.stringify([view.uid, view.generation, claimedBy ?? null]) },
+        ];
       }),
     );
   }

@@ -77,7 +77,10 @@ export class PodIndexResync implements Runnable {
       const waiting = readiness.waitingFor.includes("podindexes");
       const why = err instanceof Error ? err.message : String(err);
       if (waiting) readiness.explain("podindexes", `${why}; retrying every ${RETRY_MS / 1000} s`);
-      log.warn({ err }, `listing PodIndexes failed; retrying ${waiting ? `in ${RETRY_MS / 1000} s` : "at the next resync"}`);
+      log.warn(
+        { err },
+        `listing PodIndexes failed; retrying ${waiting ? `in ${RETRY_MS / 1000} s` : "at the next resync"}`,
+      );
       if (waiting && this.#running) {
         clearTimeout(this.#retry);
         this.#retry = setTimeout(() => void this.resync(), RETRY_MS);
