@@ -5,7 +5,7 @@
  */
 export interface Leadership {
   isLeader(): boolean;
-  /** called with each change of isLeader() */
+  /** called after each change of isLeader(), which already answers the new value (the Manager reads it then) */
   onChange(cb: (leading: boolean) => void): void;
   /** Begin campaigning (resolves without waiting to lead). */
   start(): Promise<void>;
