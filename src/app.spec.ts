@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { FlipLeadership } from "../test/support/leadership";
 import { makePod } from "../test/support/pods";
 import { eventually } from "../test/support/module";
 import { PodIndexApp, type AppDeps } from "./app";
@@ -185,7 +186,7 @@ describe("PodIndexApp feeds, readiness and staleness", () => {
     expect(degraded()).toMatchObject({
       status: "True",
       message:
-        "the cache of pods, podindexes, endpointslices is older than PODINDEX_MAX_STALENESS (300 s): " +
+        "the cache of podindexes, pods, endpointslices is older than PODINDEX_MAX_STALENESS (300 s): " +
         "IP and UID lookups and forward-auth answer 503 Stale",
     });
     // the app notices the bound passing by itself (a timer, not a feed event) and writes the status
@@ -214,6 +215,103 @@ describe("PodIndexApp feeds, readiness and staleness", () => {
       name: "odd",
       err: { message: "cannot index it" },
     });
+  });
+});
+
+/** Every replica serves; only the one that leads writes status and Events. */
+describe("PodIndexApp leadership", () => {
+  let running: PodIndexApp | undefined;
+  afterEach(() => running?.stop());
+  const ok = (name: string, uid: string, namespace: string) =>
+    Object.assign(new PodIndex(), { metadata: { name, uid, generation: 1 }, spec: { namespaces: [namespace] } });
+  const broken = (generation: number) =>
+    Object.assign(new PodIndex(), {
+      metadata: { name: "broken", uid: "uid-b", generation },
+      spec: { namespaces: [`Bad${generation}`] },
+    });
+  /** longer than a few status intervals: what would be written is written by then */
+  const quiet = () => new Promise(r => setTimeout(r, 300));
+
+  async function follower() {
+    const writes: { name: string; status: PodIndexStatus }[] = [];
+    const events: string[] = [];
+    const podFeed = new HandFeed<PodLike>();
+    const sliceFeed = new HandFeed<SliceLike>();
+    const leadership = new FlipLeadership();
+    const app = new PodIndexApp({
+      log: pino({ level: "silent" }),
+      podFeed: () => podFeed,
+      sliceFeed: () => sliceFeed,
+      listPodIndexes: async () => ({
+        items: [ok("web", "uid-1", "apps"), ok("quiet", "uid-2", "batch"), broken(1)],
+        resourceVersion: "1",
+      }),
+      writeStatus: async (name, status) => void writes.push({ name, status }),
+      readSecret: async () => ({}),
+      emitEvent: async (subject, e) => void events.push(`${subject.name} ${e.reason}`),
+      leadership,
+    });
+    running = app;
+    const { port } = await app.start({
+      port: 0,
+      host: "127.0.0.1",
+      resyncSeconds: 300,
+      statusIntervalMs: 20,
+      trustedProxies: TrustedProxies.none(),
+    });
+    podFeed.handlers!.onEvent("ADDED", makePod({ name: "web-1", namespace: "apps", ips: ["10.42.0.10"] }));
+    podFeed.handlers!.onSynced();
+    sliceFeed.handlers!.onSynced();
+    const readyz = async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+    return { app, leadership, readyz, writes, events, podFeed };
+  }
+
+  it("as a follower answers lookups and /readyz but writes no status and emits no Event", async () => {
+    const { app, readyz, writes, events, podFeed } = await follower();
+    expect(app.leading).toBe(false);
+    expect(app.lookup.byIp("10.42.0.10")).toMatchObject({ kind: "hit" });
+    expect(await readyz()).toBe(200);
+    app.applyPodIndex(broken(2));
+    podFeed.handlers!.onEvent("ADDED", makePod({ name: "web-2", namespace: "apps", ips: ["10.42.0.11"] }));
+    await quiet();
+    expect(writes).toEqual([]);
+    expect(events).toEqual([]);
+    // the status is still computed here (GET /v1/indexes answers on every replica)
+    expect(app.status.snapshot().get("web")).toMatchObject({ pods: 2 });
+  });
+
+  it("on becoming leader writes every PodIndex's whole status, then Events; on losing it stops both, lookups unchanged", async () => {
+    const { app, leadership, readyz, writes, events, podFeed } = await follower();
+    leadership.set(true);
+    await eventually(() => expect(writes.map(w => w.name).sort()).toEqual(["broken", "quiet", "web"]));
+    expect(app.leading).toBe(true);
+    expect(writes.find(w => w.name === "web")!.status).toMatchObject({ observedGeneration: 1, pods: 1 });
+    app.applyPodIndex(broken(2));
+    await eventually(() => expect(events).toEqual(["broken InvalidNamespace"]));
+    await eventually(() => expect(writes.filter(w => w.name === "broken")).toHaveLength(2));
+
+    leadership.set(false);
+    await eventually(() => expect(app.leading).toBe(false));
+    const written = writes.length;
+    app.applyPodIndex(broken(3));
+    podFeed.handlers!.onEvent("ADDED", makePod({ name: "web-2", namespace: "apps", ips: ["10.42.0.11"] }));
+    await quiet();
+    expect(writes).toHaveLength(written);
+    expect(events).toEqual(["broken InvalidNamespace"]);
+    expect(app.lookup.byIp("10.42.0.11")).toMatchObject({ kind: "hit" });
+    expect(await readyz()).toBe(200);
+
+    // leading again: every status is written whole, also quiet's, unchanged here (another leader may have written since)
+    leadership.set(true);
+    await eventually(() =>
+      expect(
+        writes
+          .slice(written)
+          .map(w => w.name)
+          .sort(),
+      ).toEqual(["broken", "quiet", "web"]),
+    );
+    expect(writes.slice(written).find(w => w.name === "web")!.status).toMatchObject({ pods: 2 });
   });
 });
 

@@ -13,6 +13,7 @@ describe("EventRecorder", () => {
       },
       pino({ level: "silent" }),
     );
+    rec.start();
     const down: PodIndexEvent = { type: "Warning", reason: "DatabaseUnavailable", message: "connection refused" };
     const up: PodIndexEvent = { type: "Normal", reason: "SinkSynced", message: "mirroring" };
     const pi = { name: "services", uid: "u1" };
@@ -30,6 +31,34 @@ describe("EventRecorder", () => {
       "services Warning DatabaseUnavailable",
       "other Warning DatabaseUnavailable",
     ]);
+  });
+
+  it("emits only while leading, forgets what it was given meanwhile, and waits at stop for Events being sent", async () => {
+    const sent: string[] = [];
+    let release = () => {};
+    const rec = new EventRecorder(
+      async (_subject, e) => {
+        await new Promise<void>(resolve => (release = resolve));
+        sent.push(e.reason);
+      },
+      pino({ level: "silent" }),
+    );
+    const pi = { name: "web", uid: "u1" };
+    const invalid: PodIndexEvent = { type: "Warning", reason: "InvalidLabelKey", message: "bad key" };
+    rec.record(pi, invalid);
+    rec.start();
+    // given while not leading and not remembered: the same Event is emitted now
+    rec.record(pi, invalid);
+    let stopped = false;
+    const stopping = rec.stop().then(() => (stopped = true));
+    await new Promise(r => setImmediate(r));
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(sent).toEqual(["InvalidLabelKey"]);
+    rec.record(pi, { type: "Normal", reason: "SinkSynced", message: "mirroring" });
+    await new Promise(r => setImmediate(r));
+    expect(sent).toEqual(["InvalidLabelKey"]);
   });
 
   it("builds a core/v1 Event in namespace default about the PodIndex", () => {

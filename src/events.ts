@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { Runnable } from "./manager/runnable";
 
 /** The PodIndex an Event is about. */
 export interface EventSubject {
@@ -20,22 +21,43 @@ export type EmitEvent = (subject: EventSubject, event: PodIndexEvent) => Promise
  * `kubectl get events`), as uds-core's operator reports failures: once per change, never per
  * event stream tick. The same reason and message for the same object is not emitted again until
  * something else was. Emitting never throws; a failure is logged.
+ *
+ * Leader-only: between start() and stop() it emits; otherwise (another replica leads, and reports
+ * the same changes) it drops what it is given and remembers none of it.
  */
-export class EventRecorder {
+export class EventRecorder implements Runnable {
+  readonly name = "event recorder";
+  readonly leaderOnly = true;
   readonly #last = new Map<string, string>();
+  #emits = false;
+  readonly #inFlight = new Set<Promise<void>>();
 
   constructor(
     private readonly emit: EmitEvent,
     private readonly log: Logger,
   ) {}
 
+  start(): void {
+    this.#emits = true;
+  }
+
+  /** Stop emitting; resolves once the Events being sent are. */
+  async stop(): Promise<void> {
+    this.#emits = false;
+    await Promise.all(this.#inFlight);
+  }
+
   record(subject: EventSubject, event: PodIndexEvent): void {
+    if (!this.#emits) return;
     const key = `${event.type}|${event.reason}|${event.message}`;
     if (this.#last.get(subject.uid) === key) return;
     this.#last.set(subject.uid, key);
-    this.emit(subject, event).catch(err =>
-      this.log.warn({ err, podindex: subject.name, reason: event.reason }, "could not record a Kubernetes Event"),
-    );
+    const sent = this.emit(subject, event)
+      .catch(err =>
+        this.log.warn({ err, podindex: subject.name, reason: event.reason }, "could not record a Kubernetes Event"),
+      )
+      .finally(() => this.#inFlight.delete(sent));
+    this.#inFlight.add(sent);
   }
 }
 

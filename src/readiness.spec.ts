@@ -19,6 +19,21 @@ describe("Readiness", () => {
     expect(r.reasons).toEqual({});
   });
 
+  it("waits also for a kind registered later (a runnable's), and refuses one registered twice", () => {
+    const r = new Readiness([]);
+    expect(r.ready).toBe(true);
+    r.register("pods");
+    r.register("endpointslices");
+    expect(r.ready).toBe(false);
+    expect(r.waitingFor).toEqual(["endpointslices", "pods"]);
+    r.markSynced("pods");
+    expect(r.waitingFor).toEqual(["endpointslices"]);
+    expect(() => r.register("pods")).toThrow("registered twice");
+    r.markSynced("endpointslices");
+    expect(r.ready).toBe(true);
+    expect([...r.stalenessByKind().keys()]).toEqual(["pods", "endpointslices"]);
+  });
+
   it("measures staleness per kind from the last proof of freshness, without any timer", () => {
     const c = clock();
     const r = new Readiness(["pods", "endpointslices"], c.now);

@@ -14,7 +14,7 @@ export interface Stale {
  * in, an answer could be wrong, so none is given; past `maxStalenessMs` without a proof, neither.
  */
 export class Readiness {
-  readonly #kinds: readonly string[];
+  readonly #kinds: string[];
   readonly #pending: Set<string>;
   /** kind → when (ms since the epoch) the apiserver last proved its cache fresh */
   readonly #fresh = new Map<string, number>();
@@ -32,6 +32,13 @@ export class Readiness {
   ) {
     this.#kinds = [...kinds];
     this.#pending = new Set(kinds);
+  }
+
+  /** Add a kind that must be listed before any answer is given (a runnable's, see src/manager). */
+  register(kind: string): void {
+    if (this.#kinds.includes(kind)) throw new Error(`readiness kind ${kind} registered twice`);
+    this.#kinds.push(kind);
+    this.#pending.add(kind);
   }
 
   /** how long (ms) a kind may go without a proof of freshness before it counts as stale (PODINDEX_MAX_STALENESS) */

@@ -3,7 +3,7 @@ import type { PodLookup } from "../lookup";
 import { IDENTITY_KINDS, type Readiness } from "../readiness";
 import type { ViewSet } from "../views/view-set";
 import { ClientIpError, callerAddress, type CallerAddress, type TrustedProxies } from "./client-ip";
-import { TargetError, describe, type Target, type TargetInput } from "./policy";
+import { TargetError, describe, type Target, type TargetInput } from "../spec/forward-auth-policy";
 
 /** What the forward-auth route was asked: the proxy's request, reduced to what a decision reads. */
 export interface AuthRequest {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import pg from "pg";
 import type { Logger } from "pino";
 import type { ServiceRef } from "../endpoints/endpoint-cache";
+import { parseTableName } from "../spec/table-name";
 
 /**
  * The PostgreSQL mirror of a PodIndex's Services: one row per ready endpoint (pod) per Service,
@@ -17,8 +18,6 @@ import type { ServiceRef } from "../endpoints/endpoint-cache";
  * a write (and is retried) instead of hanging the mirror, and stop() returns within stopTimeoutMs.
  */
 
-export class TableNameError extends Error {}
-
 /** The connection settings could not be read (a missing or incomplete Secret). */
 class SettingsError extends Error {}
 
@@ -30,28 +29,6 @@ class TableError extends Error {
   ) {
     super(message);
   }
-}
-
-const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;
-
-/** "table" (schema public) or "schema.table", each a plain lower-case SQL identifier; else TableNameError. */
-export function parseTableName(input: string): { schema: string; table: string } {
-  const parts = input.split(".");
-  if (parts.length > 2 || !parts.every(p => IDENT.test(p))) {
-    throw new TableNameError(
-      `${JSON.stringify(input)} is not a table name: use "table" or "schema.table", each of lower-case letters, digits and '_' (starting with a letter or '_', at most 63)`,
-    );
-  }
-  return parts.length === 2 ? { schema: parts[0], table: parts[1] } : { schema: "public", table: parts[0] };
-}
-
-/**
- * What a mirror writes into: one (table, cluster) pair. Two mirrors on the same pair would delete each
- * other's rows at every full resync, so the app gives a pair to one PodIndex only.
- */
-export function mirrorTarget(table: string, cluster: string): string {
-  const { schema, table: name } = parseTableName(table);
-  return `${schema}.${name} cluster ${JSON.stringify(cluster)}`;
 }
 
 /** The columns podindex writes (observer's table), by name, as format_type() spells their types. */

@@ -2,11 +2,11 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { eventually } from "../../test/support/module";
 import { PodIndex, type PodIndexStatus } from "../kinds/podindex";
-import { SpecError } from "../views/selector";
+import { SpecError } from "../spec/selector";
 import { StatusWriter } from "./status-writer";
 import type { IndexSummary } from "./summary";
 
-function setup(summary: IndexSummary, write?: (status: PodIndexStatus) => Promise<void>) {
+function setup(summary: IndexSummary, write?: (status: PodIndexStatus) => Promise<void>, leading = true) {
   const writes: [string, PodIndexStatus][] = [];
   let clock = Date.parse("2026-11-25T01:00:00Z");
   const writer = new StatusWriter({
@@ -21,6 +21,7 @@ function setup(summary: IndexSummary, write?: (status: PodIndexStatus) => Promis
     now: () => new Date((clock += 1000)),
   });
   writer.intervalMs = 10;
+  if (leading) writer.start();
   return { writer, writes };
 }
 const pi = (generation = 1) => Object.assign(new PodIndex(), { metadata: { name: "web", uid: "u", generation } });
@@ -58,6 +59,47 @@ describe("StatusWriter", () => {
         observedGeneration: 2,
       }),
     );
+  });
+
+  it("writes only while leading, and on becoming leader the whole status of every PodIndex, changed or not", async () => {
+    const { writer, writes } = setup({ pods: 1, ips: 1, conflicts: 0, namespaces: 1 }, undefined, false);
+    writer.track(pi());
+    writer.markDirty();
+    await settle();
+    expect(writes).toHaveLength(0);
+    // another replica's writes are not seen here: a follower still computes the status (GET /v1/indexes)
+    expect(writer.snapshot().get("web")).toMatchObject({ pods: 1 });
+    writer.start();
+    await eventually(() => expect(writes).toHaveLength(1));
+    await writer.stop();
+    writer.markDirty();
+    await settle();
+    expect(writes).toHaveLength(1);
+    // leading again: the status is written once more though it did not change here (the other leader's may have)
+    writer.start();
+    await eventually(() => expect(writes).toHaveLength(2));
+    expect(writes[1][1]).toMatchObject({ observedGeneration: 1, pods: 1 });
+    writer.markDirty();
+    await settle();
+    expect(writes).toHaveLength(2);
+  });
+
+  it("retries a failed first write as leader even when the status looks unchanged", async () => {
+    let fail = false;
+    let attempts = 0;
+    const { writer, writes } = setup({ pods: 1, ips: 1, conflicts: 0, namespaces: 1 }, async () => {
+      attempts++;
+      if (fail) throw new Error("apiserver down");
+    });
+    writer.track(pi());
+    await eventually(() => expect(writes).toHaveLength(1));
+    await writer.stop();
+    fail = true;
+    writer.start();
+    await eventually(() => expect(attempts).toBeGreaterThan(2));
+    fail = false;
+    await eventually(() => expect(writes).toHaveLength(2));
+    expect(writes[1][1]).toMatchObject({ pods: 1 });
   });
 
   it("writes nothing after stop()", async () => {

@@ -1,8 +1,9 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Logger } from "pino";
 import type { PodIndex, PodIndexStatus } from "../kinds/podindex";
+import type { Runnable } from "../manager/runnable";
 import type { SinkHealth } from "../sinks/postgres-mirror";
-import type { SpecError } from "../views/selector";
+import type { SpecError } from "../spec/selector";
 import { setCondition } from "./conditions";
 import type { IndexSummary } from "./summary";
 
@@ -49,14 +50,22 @@ function mergePatch(next: PodIndexStatus, prev: PodIndexStatus): PodIndexStatus 
  * lastSyncTime changed. A status write comes back as a MODIFIED of the same generation, which the
  * app ignores, so writing never loops. At most one write per PodIndex is in flight: a flush that
  * finds one running leaves that PodIndex for a flush after it, which writes the status as it is then.
+ *
+ * Leader-only: it tracks every PodIndex (snapshot() answers on every replica) but writes only
+ * between start() and stop(). After start() each PodIndex's first write is its whole status even
+ * if it looks unchanged: while another replica led, what this one last saw of the status is stale.
  */
-export class StatusWriter {
+export class StatusWriter implements Runnable {
+  readonly name = "status writer";
+  readonly leaderOnly = true;
   readonly #tracked = new Map<string, Tracked>();
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   /** the write in flight per PodIndex */
   readonly #writing = new Map<string, Promise<void>>();
-  #stopped = false;
+  #writes = false;
+  /** the PodIndexes not written since start(): written whether or not their status looks changed */
+  readonly #unwritten = new Set<string>();
   /** at most one write per PodIndex per this many ms (the app sets it from its configuration) */
   intervalMs = 2000;
 
@@ -73,6 +82,7 @@ export class StatusWriter {
 
   forget(name: string): void {
     this.#tracked.delete(name);
+    this.#unwritten.delete(name);
   }
 
   /** the PodIndexes whose status is kept (valid or not) */
@@ -82,16 +92,25 @@ export class StatusWriter {
 
   /** Something changed: flush within intervalMs (coalesced with every other change meanwhile). */
   markDirty(): void {
-    if (this.#timer || this.#stopped) return;
+    if (this.#timer || !this.#writes) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#flushing = this.flush().finally(() => (this.#flushing = undefined));
     }, this.intervalMs);
   }
 
+  /** Begin writing (this replica leads): every PodIndex's whole status, then what changes. */
+  start(): void {
+    this.#writes = true;
+    for (const name of this.#tracked.keys()) this.#unwritten.add(name);
+    this.markDirty();
+  }
+
+  /** Stop writing; resolves once the writes in flight are done. */
   async stop(): Promise<void> {
-    this.#stopped = true;
+    this.#writes = false;
     clearTimeout(this.#timer);
+    this.#timer = undefined;
     await this.#flushing;
     await Promise.all(this.#writing.values());
   }
@@ -110,6 +129,7 @@ export class StatusWriter {
 
   /** Compute every tracked PodIndex's status and write those that changed. */
   async flush(): Promise<void> {
+    if (!this.#writes) return;
     if (!this.deps.ready()) return this.markDirty();
     const now = (this.deps.now?.() ?? new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
     const summaries = this.deps.summaries();
@@ -123,7 +143,7 @@ export class StatusWriter {
         continue;
       }
       const next = this.#compute(name, t, summaries.get(name), degraded, now);
-      if (isDeepStrictEqual(comparable(next), comparable(t.status))) continue;
+      if (!this.#unwritten.has(name) && isDeepStrictEqual(comparable(next), comparable(t.status))) continue;
       const write = this.#write(name, t, next).finally(() => this.#writing.delete(name));
       this.#writing.set(name, write);
       writes.push(write);
@@ -137,6 +157,7 @@ export class StatusWriter {
       // track() may have replaced the record meanwhile (a new generation of the same object)
       const current = this.#tracked.get(name);
       if (current?.uid === t.uid) current.status = next;
+      this.#unwritten.delete(name);
       this.deps.onWrite?.(name);
     } catch (err) {
       this.deps.log.warn({ podindex: name, err }, "writing PodIndex status failed; retrying");

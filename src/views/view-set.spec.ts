@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { makePod } from "../../test/support/pods";
 import { PodCache } from "../cache/pod-cache";
 import { PodIndex, type PodIndexSpec } from "../kinds/podindex";
-import { SpecError } from "./selector";
+import { SpecError } from "../spec/selector";
 import { PodIndexView } from "./view";
 import { ViewSet } from "./view-set";
 

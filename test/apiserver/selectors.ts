@@ -1,5 +1,5 @@
 import type { LabelSelectorRequirement } from "../../src/kinds/podindex";
-import { compileSelector, isValidLabelKey, isValidLabelValue, SpecError } from "../../src/views/selector";
+import { compileSelector, isValidLabelKey, isValidLabelValue, SpecError } from "../../src/spec/selector";
 import { badRequest } from "./errors";
 import type { KObject } from "./resources";
 

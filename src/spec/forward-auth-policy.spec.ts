@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { makePod } from "../../test/support/pods";
 import { toPodRecord, type PodRecord } from "../cache/pod-record";
-import { SpecError } from "../views/selector";
-import { ForwardAuthPolicy, TargetError, forwardedPath } from "./policy";
+import { SpecError } from "./selector";
+import { ForwardAuthPolicy, TargetError, forwardedPath } from "./forward-auth-policy";
 
 const pod = (over: Parameters<typeof makePod>[0]): PodRecord => toPodRecord(makePod(over), () => false)!;
 

@@ -2,7 +2,7 @@ import { RE2JS } from "re2js";
 import type { PodRecord } from "../cache/pod-record";
 import type { ForwardAuthSpec } from "../kinds/podindex";
 import { isDnsLabel, isDnsSubdomain } from "../names";
-import { SpecError, compileSelector, isValidLabelKey, type LabelMatcher } from "../views/selector";
+import { SpecError, compileSelector, isValidLabelKey, type LabelMatcher } from "./selector";
 
 /** What is being called: a namespace and, when known, a name (a function, a Service...). */
 export interface Target {
