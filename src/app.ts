@@ -11,6 +11,7 @@ import type { FeedOptions, ObjectFeed } from "./feed/object-feed";
 import { ForwardAuth } from "./forward-auth/authorize";
 import { buildServer } from "./http/server";
 import type { PodIndex, PodIndexStatus } from "./kinds/podindex";
+import { LeaseElector } from "./leader/lease-elector";
 import { PodLookup } from "./lookup";
 import type { Leadership } from "./manager/leadership";
 import { Manager } from "./manager/manager";
@@ -55,7 +56,7 @@ export interface AppDeps {
 
 /** What a start() needs: the configuration, where tests may leave out what has a default. */
 export type StartConfig = Pick<Config, "port" | "host" | "resyncSeconds" | "statusIntervalMs" | "trustedProxies"> &
-  Partial<Pick<Config, "defaultService" | "maxStalenessSeconds" | "watchIdleSeconds">>;
+  Partial<Pick<Config, "defaultService" | "maxStalenessSeconds" | "watchIdleSeconds" | "lease">>;
 
 /** The lookup server as a runnable: listens at start, closes at stop (requests in flight finish). */
 class LookupServer implements Runnable {
@@ -131,6 +132,7 @@ export class PodIndexApp {
       sinks: () => this.mirrors.healths(),
       staleness: () => this.readiness.stalenessByKind(),
       maxStalenessMs: () => this.readiness.maxStalenessMs,
+      leading: () => this.leading,
       now: deps.now,
     });
     this.#degraded = new Degraded({ readiness: this.readiness, log, changed: () => this.status.markDirty() });
@@ -250,6 +252,9 @@ export class PodIndexApp {
     this.#podFeed.options = this.#sliceFeed.options = options;
     this.#resync.intervalMs = cfg.resyncSeconds * 1000;
     this.#server.cfg = cfg;
+    // a Lease decides who writes, unless the deps chose a Leadership (tests, a single replica)
+    if (cfg.lease && !this.deps.leadership)
+      this.#manager.useLeadership(new LeaseElector({ ...cfg.lease, log: this.deps.log }));
     await this.#manager.start();
     return { port: this.#server.port };
   }

@@ -1,9 +1,11 @@
+import { hostname } from "node:os";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig, podSource } from "./config";
+import { ConfigError, leaseConfig, loadConfig, podSource } from "./config";
 
 describe("loadConfig", () => {
   it("defaults to port 8080 on all interfaces", () => {
-    const { trustedProxies, ...rest } = loadConfig({});
+    const { trustedProxies, lease, ...rest } = loadConfig({}, () => undefined);
+    expect(lease).toMatchObject({ name: "podindex-leader", namespace: "pepr-system", leaseDurationSeconds: 15 });
     expect(rest).toEqual({
       port: 8080,
       host: "0.0.0.0",
@@ -32,7 +34,8 @@ describe("loadConfig", () => {
       KUBERNETES_POD_DISCOVERY_SERVICE_NAME: "web",
       PODINDEX_DRAIN_SECONDS: "0",
     });
-    const { trustedProxies, ...rest } = cfg;
+    const { trustedProxies, lease, ...rest } = cfg;
+    expect(lease.name).toBe("podindex-leader");
     expect(rest).toEqual({
       port: 9090,
       host: "127.0.0.1",
@@ -117,5 +120,64 @@ describe("loadConfig", () => {
   it("podSource alone rejects what loadConfig rejects, and ignores the other variables", () => {
     expect(() => podSource({ PODINDEX_SOURCE: "watch" })).toThrow(ConfigError);
     expect(podSource({ PORT: "not a port" })).toBe("feed");
+  });
+});
+
+const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+const noFile = () => undefined;
+
+describe("leaseConfig", () => {
+  it("defaults to the Lease podindex-leader in the pod's namespace, held as POD_NAME plus a random suffix", () => {
+    const c = leaseConfig({ POD_NAME: "podindex-7c9f-x2" }, () => "podindex\n");
+    expect(c.name).toBe("podindex-leader");
+    expect(c.namespace).toBe("podindex");
+    expect(c.identity).toMatch(new RegExp(`^podindex-7c9f-x2_${UUID}$`));
+    expect(leaseConfig({ POD_NAME: "podindex-7c9f-x2" }, noFile).identity).not.toBe(c.identity);
+  });
+
+  it("takes the namespace from PODINDEX_LEASE_NAMESPACE, else the service account file, else POD_NAMESPACE, else pepr-system", () => {
+    const env = { PODINDEX_LEASE_NAMESPACE: "leases", POD_NAMESPACE: "from-env" };
+    expect(leaseConfig(env, () => "from-file").namespace).toBe("leases");
+    expect(leaseConfig({ POD_NAMESPACE: "from-env" }, () => "from-file").namespace).toBe("from-file");
+    expect(leaseConfig({ POD_NAMESPACE: "from-env" }, noFile).namespace).toBe("from-env");
+    expect(leaseConfig({}, noFile).namespace).toBe("pepr-system");
+  });
+
+  it("names the Lease from PODINDEX_LEASE_NAME and the holder from the hostname without POD_NAME", () => {
+    const c = leaseConfig({ PODINDEX_LEASE_NAME: "writer.podindex" }, noFile);
+    expect(c.name).toBe("writer.podindex");
+    expect(c.identity.startsWith(`${hostname()}_`)).toBe(true);
+  });
+
+  it("refuses a name or namespace the apiserver would refuse, naming the variable", () => {
+    expect(() => leaseConfig({ PODINDEX_LEASE_NAME: "Leader_1" }, noFile)).toThrow(ConfigError);
+    expect(() => leaseConfig({ PODINDEX_LEASE_NAME: "Leader_1" }, noFile)).toThrow(
+      'PODINDEX_LEASE_NAME must be a lowercase RFC 1123 subdomain (a Lease name), got "Leader_1"',
+    );
+    expect(() => leaseConfig({ PODINDEX_LEASE_NAMESPACE: "a.b" }, noFile)).toThrow(
+      'PODINDEX_LEASE_NAMESPACE must be a lowercase RFC 1123 label (a namespace), got "a.b"',
+    );
+    expect(() => leaseConfig({ POD_NAMESPACE: "A" }, noFile)).toThrow(
+      `the pod's namespace (service account file or POD_NAMESPACE) must be a lowercase RFC 1123 label (a namespace), got "A"`,
+    );
+  });
+
+  it("reads the lease timings, fractions allowed, and refuses what client-go refuses", () => {
+    const env = {
+      PODINDEX_LEASE_DURATION_SECONDS: "3",
+      PODINDEX_LEASE_RENEW_DEADLINE_SECONDS: "2",
+      PODINDEX_LEASE_RETRY_PERIOD_SECONDS: "0.5",
+    };
+    expect(leaseConfig(env, noFile)).toMatchObject({
+      leaseDurationSeconds: 3,
+      renewDeadlineSeconds: 2,
+      retryPeriodSeconds: 0.5,
+    });
+    expect(() => leaseConfig({ ...env, PODINDEX_LEASE_RENEW_DEADLINE_SECONDS: "3" }, noFile)).toThrow(
+      "PODINDEX_LEASE_*: leaseDurationSeconds (3) must be greater than renewDeadlineSeconds (3)",
+    );
+    expect(() => leaseConfig({ PODINDEX_LEASE_RETRY_PERIOD_SECONDS: "-1" }, noFile)).toThrow(
+      'PODINDEX_LEASE_RETRY_PERIOD_SECONDS must be a positive number of seconds, got "-1"',
+    );
   });
 });

@@ -1,4 +1,9 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { TrustedProxies } from "./forward-auth/client-ip";
+import { leaseTimingsProblem } from "./leader/lease-elector";
+import { isDnsLabel, isDnsSubdomain } from "./names";
 
 /** Environment → validated, typed configuration. */
 export interface Config {
@@ -43,6 +48,8 @@ export interface Config {
    * paged list+watch; "pepr", Pepr `When(a.Pod)` / `When(a.EndpointSlice)` bindings (docs/sources.md)
    */
   podSource: PodSource;
+  /** the leader election: only the replica holding this Lease writes status and Events and runs the mirrors */
+  lease: LeaseConfig;
 }
 
 export class ConfigError extends Error {}
@@ -112,7 +119,87 @@ function trustedProxies(list: string): TrustedProxies {
   }
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** Where the elector's Lease lives and who this replica is. */
+export interface LeaseConfig {
+  /** the Lease's name (PODINDEX_LEASE_NAME, default "podindex-leader") */
+  name: string;
+  /**
+   * its namespace (PODINDEX_LEASE_NAMESPACE; default the pod's own: the service account's
+   * namespace file, else POD_NAMESPACE, else "pepr-system")
+   */
+  namespace: string;
+  /** this replica's holderIdentity: the pod name (POD_NAME, else the hostname), "_" and a random UUID */
+  identity: string;
+  /** how long the others wait before taking an unrenewed Lease over (PODINDEX_LEASE_DURATION_SECONDS, default 15) */
+  leaseDurationSeconds: number;
+  /** how long the leader keeps trying to renew before it steps down (PODINDEX_LEASE_RENEW_DEADLINE_SECONDS, default 10) */
+  renewDeadlineSeconds: number;
+  /** the wait between attempts to acquire or renew (PODINDEX_LEASE_RETRY_PERIOD_SECONDS, default 2) */
+  retryPeriodSeconds: number;
+}
+
+/** The namespace file every pod with a service account token has. */
+export const SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+function podNamespace(env: NodeJS.ProcessEnv, readNamespace: () => string | undefined): string {
+  return readNamespace()?.trim() || env.POD_NAMESPACE?.trim() || "pepr-system";
+}
+
+const readServiceAccountNamespace = (): string | undefined => {
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE, "utf8");
+  } catch {
+    return undefined; // not in a pod (a developer's machine, the tests)
+  }
+};
+
+/**
+ * The Lease settings from the environment. The identity is unique per process even when two
+ * share a pod name (a restarted container), as controller-runtime's `hostname_uuid` is.
+ */
+export function leaseConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  readNamespace: () => string | undefined = readServiceAccountNamespace,
+): LeaseConfig {
+  const name = env.PODINDEX_LEASE_NAME?.trim() || "podindex-leader";
+  if (!isDnsSubdomain(name)) {
+    throw new ConfigError(`PODINDEX_LEASE_NAME must be a lowercase RFC 1123 subdomain (a Lease name), got "${name}"`);
+  }
+  const asked = env.PODINDEX_LEASE_NAMESPACE?.trim();
+  const namespace = asked || podNamespace(env, readNamespace);
+  if (!isDnsLabel(namespace)) {
+    const source = asked ? "PODINDEX_LEASE_NAMESPACE" : "the pod's namespace (service account file or POD_NAMESPACE)";
+    throw new ConfigError(`${source} must be a lowercase RFC 1123 label (a namespace), got "${namespace}"`);
+  }
+  const pod = env.POD_NAME?.trim() || hostname();
+  const timings = {
+    leaseDurationSeconds: integer(env, "PODINDEX_LEASE_DURATION_SECONDS", 15, 1, 3600),
+    renewDeadlineSeconds: seconds(env, "PODINDEX_LEASE_RENEW_DEADLINE_SECONDS", 10),
+    retryPeriodSeconds: seconds(env, "PODINDEX_LEASE_RETRY_PERIOD_SECONDS", 2),
+  };
+  const problem = leaseTimingsProblem(
+    timings.leaseDurationSeconds,
+    timings.renewDeadlineSeconds,
+    timings.retryPeriodSeconds,
+  );
+  if (problem) throw new ConfigError(`PODINDEX_LEASE_*: ${problem}`);
+  return { name, namespace, identity: `${pod}_${randomUUID()}`, ...timings };
+}
+
+/** A positive number of seconds, fractions allowed (the lease timings; tests shorten them). */
+function seconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw) || !(value > 0))
+    throw new ConfigError(`${name} must be a positive number of seconds, got "${raw}"`);
+  return value;
+}
+
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  readNamespace: () => string | undefined = readServiceAccountNamespace,
+): Config {
   const logLevel = (env.LOG_LEVEL ?? "info").toLowerCase();
   if (!LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LEVELS.join(", ")}, got "${env.LOG_LEVEL}"`);
@@ -146,5 +233,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxStalenessSeconds,
     watchIdleSeconds,
     podSource: podSource(env),
+    lease: leaseConfig(env, readNamespace),
   };
 }

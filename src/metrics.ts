@@ -97,10 +97,20 @@ export class Metrics {
     staleness?: () => Map<string, number>;
     /** PODINDEX_MAX_STALENESS in ms (Infinity: no bound) */
     maxStalenessMs?: () => number;
+    /** whether this replica leads (runs the status writer, Events and mirrors) */
+    leading?: () => boolean;
     now?: () => number;
   }) {
     const now = (this.#now = sample.now ?? Date.now);
     const lastEvent = this.#lastEvent;
+    new Gauge({
+      name: "podindex_leader",
+      help: "1 while this replica holds the leader Lease (it writes PodIndex status and Events and runs the PostgreSQL mirrors), else 0",
+      registers: [this.registry],
+      collect() {
+        this.set(sample.leading?.() ? 1 : 0);
+      },
+    });
     new Gauge({
       name: "podindex_seconds_since_last_event",
       help: "Seconds since the last watch event of a kind",

@@ -53,7 +53,7 @@ describe("the documented PodIndexes", () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify(pi),
     });
-    const body = await res.json();
+    const body = (await res.json()) as PodIndex;
     expect(res.status, JSON.stringify(body)).toBe(201);
     expect(() =>
       PodIndexView.fromResource({ ...body, metadata: { ...body.metadata, uid: "u", generation: 1 } }),

@@ -9,9 +9,7 @@ import {
   type V1Lease,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { Leadership } from "./leadership";
-
-export type { Leadership };
+import type { Leadership } from "../manager/leadership";
 
 /** Time as the elector sees it; tests inject a manual clock. */
 export interface Clock {
@@ -45,6 +43,20 @@ export interface LeaseElectorOptions {
   log?: Logger;
 }
 
+/** client-go's JitterFactor: renewDeadline must exceed it × retryPeriod */
+const JITTER_FACTOR = 1.2;
+
+/** What is wrong with these timings, by client-go's rules (NewLeaderElector), or undefined. */
+export function leaseTimingsProblem(lease: number, renew: number, retry: number): string | undefined {
+  if (!Number.isInteger(lease) || lease < 1)
+    return `leaseDurationSeconds must be a whole number of seconds, at least 1, got ${lease}`;
+  if (!(retry > 0)) return `retryPeriodSeconds must be greater than zero, got ${retry}`;
+  if (!(lease > renew)) return `leaseDurationSeconds (${lease}) must be greater than renewDeadlineSeconds (${renew})`;
+  if (!(renew > JITTER_FACTOR * retry))
+    return `renewDeadlineSeconds (${renew}) must be greater than ${JITTER_FACTOR} × retryPeriodSeconds (${retry})`;
+  return undefined;
+}
+
 /** client-go's LeaderElectionRecord as kept in a Lease's spec. */
 interface LeaseRecord {
   holderIdentity: string;
@@ -70,8 +82,6 @@ function recordOf(lease: V1Lease): LeaseRecord {
 
 /** A MicroTime (6 fraction digits, which the apiserver insists on) for `ms`. */
 const microTime = (ms: number) => new V1MicroTime(ms);
-
-const JITTER_FACTOR = 1.2;
 
 /** Each call carries an abort signal (client-node takes it through a middleware only). */
 function withSignal(signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> {
@@ -153,15 +163,8 @@ export class LeaseElector implements Leadership {
     const renew = opts.renewDeadlineSeconds ?? 10;
     const retry = opts.retryPeriodSeconds ?? 2;
     if (!opts.identity) throw new Error("the lease elector needs a holder identity");
-    if (!Number.isInteger(lease) || lease < 1)
-      throw new Error(`leaseDurationSeconds must be a whole number of seconds, at least 1, got ${lease}`);
-    if (!(retry > 0)) throw new Error(`retryPeriodSeconds must be greater than zero, got ${retry}`);
-    if (!(lease > renew))
-      throw new Error(`leaseDurationSeconds (${lease}) must be greater than renewDeadlineSeconds (${renew})`);
-    if (!(renew > JITTER_FACTOR * retry))
-      throw new Error(
-        `renewDeadlineSeconds (${renew}) must be greater than ${JITTER_FACTOR} × retryPeriodSeconds (${retry})`,
-      );
+    const problem = leaseTimingsProblem(lease, renew, retry);
+    if (problem) throw new Error(problem);
     this.identity = opts.identity;
     this.#name = opts.name;
     this.#namespace = opts.namespace;

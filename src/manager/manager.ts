@@ -19,7 +19,7 @@ export interface ManagerOptions {
  */
 export class Manager {
   readonly #runnables: Runnable[] = [];
-  readonly #leadership: Leadership;
+  #leadership: Leadership;
   #state: "new" | "running" | "stopped" = "new";
   /** whether the leader-only runnables run (or are starting) */
   #leading = false;
@@ -29,6 +29,13 @@ export class Manager {
   constructor(private readonly o: ManagerOptions) {
     this.#leadership = o.leadership ?? new AlwaysLeader();
     this.#leadership.onChange(() => void this.#follow());
+  }
+
+  /** Use this Leadership instead of the one given at construction (before start: the configuration picks it). */
+  useLeadership(leadership: Leadership): void {
+    if (this.#state !== "new") throw new Error("the leadership is chosen before the manager starts");
+    this.#leadership = leadership;
+    leadership.onChange(() => void this.#follow());
   }
 
   /** Add a runnable (before start); its readiness kind is registered now. */
