@@ -25,7 +25,9 @@ function stat(pid: number): ProcStat | undefined {
     const text = readFileSync(`/proc/${pid}/stat`, "utf8");
     // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ")"
     const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    const command = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ");
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    // npm pads its process title with spaces
+    const command = argv.join(" ").replace(/\s+/g, " ").trim();
     return { ppid: Number(fields[1]), startTime: fields[19], command };
   } catch {
     return undefined;

@@ -38,7 +38,7 @@ async function listening(server: Server): Promise<number> {
 }
 
 /** Caddy binds its port on every interface: refuse a taken one before Caddy fails less clearly. */
-async function ensureFree(port: number): Promise<void> {
+export async function ensureCaddyPortFree(port: number): Promise<void> {
   const probe = createTcpServer();
   await new Promise<void>((ok, fail) => {
     probe.once("error", err =>
@@ -53,7 +53,7 @@ async function ensureFree(port: number): Promise<void> {
   await new Promise(done => probe.close(done));
 }
 
-/** Start the upstream and Caddy in front of podindex (listening at `podindex`, host:port). */
+/** Start the upstream and Caddy (on `port`, 0: a free one) in front of podindex (listening at `podindex`, host:port). */
 export async function startGateway(caddyBinary: string, podindex: string, port: number): Promise<Gateway> {
   const upstream = createServer((req, res) => {
     res.setHeader("content-type", "text/plain; charset=utf-8");
@@ -64,7 +64,6 @@ export async function startGateway(caddyBinary: string, podindex: string, port: 
   let caddy: RunningCaddy;
   let env: Record<string, string>;
   try {
-    if (port) await ensureFree(port);
     const listen = port || (await freePort());
     env = {
       LISTEN: `127.0.0.1:${listen}`,

@@ -10,22 +10,17 @@
  * default 8081; 0 picks a free port), DEMO_CADDY (the caddy binary; default: caddy on the PATH;
  * "none": run without Caddy).
  */
-import { load as loadYaml } from "js-yaml";
-import { K8s, kind } from "kubernetes-fluent-client";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { isIP } from "node:net";
-import { dirname, resolve } from "node:path";
+import { dirname } from "node:path";
 import { loadConfig } from "../../src/config";
 import { normalizeIp } from "../../src/cache/ip";
 import { TrustedProxies } from "../../src/forward-auth/client-ip";
-import { PodIndex } from "../../src/kinds/podindex";
 import { installShutdown } from "../../src/shutdown";
 import { findCaddy } from "../support/caddy";
-import { startCluster } from "../support/cluster";
-import { eventually, startModule } from "../support/module";
 import { watchAncestors } from "./ancestors";
-import { NAMESPACES, demoPods, demoSlices, type CreatedPod } from "./cluster";
-import { startGateway, type Gateway } from "./gateway";
+import { NAMESPACES } from "./cluster";
+import { ensureCaddyPortFree, startGateway, type Gateway } from "./gateway";
 
 function demoPort(name: string, fallback: number): number {
   const raw = process.env[name]?.trim();
@@ -52,6 +47,7 @@ async function main(): Promise<void> {
   const apiPort = demoPort("DEMO_API_PORT", 6443);
   const caddyPort = demoPort("DEMO_CADDY_PORT", 8081);
   const caddy = caddyBinary();
+  if (caddy && caddyPort) await ensureCaddyPortFree(caddyPort);
   // where clients (and Caddy) reach the lookup server; Caddy's requests come from this address too
   const reach = config.host === "0.0.0.0" ? "127.0.0.1" : config.host === "::" ? "::1" : config.host;
   const userProxies = process.env.PODINDEX_TRUSTED_PROXIES;
@@ -72,6 +68,12 @@ async function main(): Promise<void> {
               ],
         );
 
+  // the Kubernetes clients take seconds to load: only once the settings are known good
+  const [{ startCluster }, { eventually, startModule }, { seedDemoCluster }] = await Promise.all([
+    import("../support/cluster"),
+    import("../support/module"),
+    import("./seed"),
+  ]);
   const sim = await startCluster({ port: apiPort, kubeletDeleteDelayMs: 2_000 });
   let gateway: Gateway | undefined;
   // however the demo ends (a failed start, a second Ctrl-C, the shutdown deadline), it leaves
@@ -80,30 +82,7 @@ async function main(): Promise<void> {
     gateway?.stopNow();
     rmSync(dirname(sim.kubeconfigPath), { recursive: true, force: true });
   });
-
-  for (const name of NAMESPACES) await K8s(kind.Namespace).Create({ metadata: { name } });
-  const seeded = demoPods();
-  const created: CreatedPod[] = [];
-  for (const { pod, status } of seeded) {
-    const c = await K8s(kind.Pod).Create(pod as kind.Pod);
-    await K8s(kind.Pod).PatchStatus({ metadata: { name: c.metadata!.name, namespace: c.metadata!.namespace }, status });
-    const s = status as { podIP?: string; conditions?: { type: string; status: string }[] };
-    created.push({
-      name: c.metadata!.name!,
-      namespace: c.metadata!.namespace!,
-      uid: c.metadata!.uid!,
-      app: c.metadata!.labels?.app,
-      ip: s.podIP,
-      ready: s.conditions?.some(x => x.type === "Ready" && x.status === "True") ?? false,
-      nodeName: c.spec!.nodeName!,
-    });
-  }
-  for (const slice of demoSlices(created)) await K8s(kind.EndpointSlice).Create(slice);
-  const example = (file: string) =>
-    loadYaml(readFileSync(resolve(__dirname, "../../examples", file), "utf8")) as PodIndex;
-  const sample = example("podindex.yaml");
-  await K8s(PodIndex).Apply(sample, { force: true });
-  await K8s(PodIndex).Apply(example("podindex-fission.yaml"), { force: true });
+  const seeded = await seedDemoCluster();
 
   const mod = await startModule(config.port, config.statusIntervalMs, trustedProxies, {
     host: config.host,
@@ -118,11 +97,11 @@ async function main(): Promise<void> {
     if (res.status !== 200) throw new Error(`not ready: ${await res.text()}`);
   }, 30_000);
 
-  const web = (await K8s(kind.Pod).InNamespace("apps").Get("web-7d9f8b6c5d-x2k4p")).metadata!.uid;
+  const web = seeded.webUid;
   if (caddy) gateway = await startGateway(caddy, authority(reach, mod.port), caddyPort);
   const kc = `kubectl --kubeconfig ${sim.kubeconfigPath}`;
   console.log(`
-podindex demo is running: ${seeded.length} pods in ${NAMESPACES.length + 2} namespaces, PodIndexes "${sample.metadata!.name}" and "fission" applied.
+podindex demo is running: ${seeded.pods} pods in ${NAMESPACES.length + 2} namespaces, PodIndexes ${seeded.podIndexes.map(n => `"${n}"`).join(" and ")} applied.
 
   lookup server        ${u}
   simulated apiserver  ${sim.url}   (kubeconfig: ${sim.kubeconfigPath})
