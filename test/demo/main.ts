@@ -69,11 +69,14 @@ async function main(): Promise<void> {
         );
 
   // the Kubernetes clients take seconds to load: only once the settings are known good
+  const step = (what: string) => console.log(`podindex demo: ${what}…`);
+  step("loading the Kubernetes clients");
   const [{ startCluster }, { eventually, startModule }, { seedDemoCluster }] = await Promise.all([
     import("../support/cluster"),
     import("../support/module"),
     import("./seed"),
   ]);
+  step("starting the simulated cluster");
   const sim = await startCluster({ port: apiPort, kubeletDeleteDelayMs: 2_000 });
   let gateway: Gateway | undefined;
   // however the demo ends (a failed start, a second Ctrl-C, the shutdown deadline), it leaves
@@ -82,8 +85,10 @@ async function main(): Promise<void> {
     gateway?.stopNow();
     rmSync(dirname(sim.kubeconfigPath), { recursive: true, force: true });
   });
+  step("creating its namespaces, pods, EndpointSlices and PodIndexes");
   const seeded = await seedDemoCluster();
 
+  step("starting podindex (the Pepr module) and waiting until it is ready");
   const mod = await startModule(config.port, config.statusIntervalMs, trustedProxies, {
     host: config.host,
     resyncSeconds: config.resyncSeconds,
@@ -98,6 +103,7 @@ async function main(): Promise<void> {
   }, 30_000);
 
   const web = seeded.webUid;
+  if (caddy) step("starting Caddy with examples/Caddyfile, and its upstream");
   if (caddy) gateway = await startGateway(caddy, authority(reach, mod.port), caddyPort);
   const kc = `kubectl --kubeconfig ${sim.kubeconfigPath}`;
   console.log(`
