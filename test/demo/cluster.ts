@@ -25,7 +25,7 @@ interface PodSpecInput {
   node: number;
   /** last octet of the pod IP on its node's range; undefined for hostNetwork pods */
   octet?: number;
-  /** a pod IP outside the node's range (the demo's loopback caller) */
+  /** a pod IP outside the node's range (the demo's loopback callers) */
   ip?: string;
   labels: Record<string, string>;
   owner: { kind: string; name: string };
@@ -287,6 +287,17 @@ export function demoPods(): SeedPod[] {
       labels: { "job-name": "migrate-db-29384756", "batch.kubernetes.io/job-name": "migrate-db-29384756" },
       owner: { kind: "Job", name: "migrate-db-29384756" },
       image: "ghcr.io/example/migrate:1.0",
+    }),
+    // a command-line client whose pod IP is on loopback too: the caller forward auth turns away
+    // (default may call functions only in default)
+    seedPod({
+      namespace: "default",
+      name: "cli-7c9d8b6f5-r2t4y",
+      node: 2,
+      ip: "127.0.0.10",
+      labels: { app: "cli", "pod-template-hash": "7c9d8b6f5" },
+      owner: { kind: "ReplicaSet", name: "cli-7c9d8b6f5" },
+      image: "curlimages/curl:8.11.1",
     }),
     seedPod({
       namespace: "default",

@@ -107,7 +107,13 @@ describe("SIGTERM on npm run demo", () => {
   beforeAll(async () => {
     child = spawn(process.execPath, ["--import", "tsx", "test/demo/main.ts"], {
       cwd: resolve(__dirname, "../.."),
-      env: { ...process.env, PORT: "0", DEMO_API_PORT: "0", PODINDEX_DRAIN_SECONDS: String(DRAIN_MS / 1000) },
+      env: {
+        ...process.env,
+        PORT: "0",
+        DEMO_API_PORT: "0",
+        DEMO_CADDY_PORT: "0",
+        PODINDEX_DRAIN_SECONDS: String(DRAIN_MS / 1000),
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     for (const stream of [child.stdout!, child.stderr!]) {

@@ -39,29 +39,46 @@ export interface RunningCaddy {
   /** what caddy printed so far */
   log: () => string;
   stop: () => Promise<void>;
+  /** SIGTERM without waiting, and remove its directory: for a process "exit" handler */
+  stopNow: () => void;
 }
 
 /**
- * Runs a real Caddy with this Caddyfile (`{port}` is replaced by a free port it then listens on),
- * its state kept in a temporary directory. Resolves once the port accepts connections.
+ * Runs a real Caddy with this Caddyfile (given the port it must listen on: `port`, or a free one),
+ * its state kept in a temporary directory, `env` added to its environment (the Caddyfile's
+ * {$VAR} placeholders). Resolves once the port accepts connections.
  */
-export async function startCaddy(binary: string, caddyfile: (port: number) => string): Promise<RunningCaddy> {
-  const port = await freePort();
+export async function startCaddy(
+  binary: string,
+  caddyfile: (port: number) => string,
+  opts: { port?: number; env?: Record<string, string> } = {},
+): Promise<RunningCaddy> {
+  const port = opts.port || (await freePort());
   const dir = mkdtempSync(join(tmpdir(), "podindex-caddy-"));
   const config = join(dir, "Caddyfile");
   writeFileSync(config, caddyfile(port));
   let output = "";
   const proc = spawn(binary, ["run", "--config", config, "--adapter", "caddyfile"], {
-    env: { PATH: process.env.PATH, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+    env: { PATH: process.env.PATH, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   proc.stdout!.on("data", d => (output += d));
   proc.stderr!.on("data", d => (output += d));
   const log = () => output;
-  await waitForPort(port, proc, log);
+  const stopNow = () => {
+    if (proc.exitCode === null) proc.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForPort(port, proc, log);
+  } catch (err) {
+    stopNow();
+    throw err;
+  }
   return {
     port,
     log,
+    stopNow,
     stop: async () => {
       if (proc.exitCode === null) {
         const exited = new Promise(resolve => proc.once("exit", resolve));
