@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { ApiError, PageNotFound, badRequest, expired } from "./errors";
+import { ApiError, PageNotFound, badRequest, expired, invalidOptions } from "./errors";
 import { discovery } from "./discovery";
 import {
   ContinueExpired,
@@ -19,6 +19,7 @@ import { apiVersionOf, peprStoreCrd, type KObject, type ResourceType } from "./r
 import { parseFieldSelector, parseLabelSelector, type ObjectFilter } from "./selectors";
 import { Store, type StoredEvent, type WriteOptions } from "./store";
 import { toTable } from "./table";
+import { writeQueryOptions } from "./write-options";
 
 export { peprStoreCrd };
 export type { KObject };
@@ -82,14 +83,6 @@ function checkResourceVersion(rv: string | null): string | null {
   }
   return rv;
 }
-
-/** A 422 about request options (ListOptions, PatchOptions), with upstream's details. */
-const invalidOptions = (kind: string, field: string, reason: string, message: string) =>
-  new ApiError(422, "Invalid", `${kind}.meta.k8s.io "" is invalid: ${field}: ${message}`, {
-    group: "meta.k8s.io",
-    kind,
-    causes: [{ reason, message, field }],
-  });
 
 /** A continue token in the shape upstream's paging uses (rv -1: continue at the current version). */
 const continueToken = (rv: number, start: string) =>
@@ -336,11 +329,13 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       }
     };
     const warnings: string[] = [];
+    const { dryRun, fieldValidation } = writeQueryOptions(method, query);
     const opts: WriteOptions = {
       fieldManager: managerFrom(req, query),
       operation: "Update",
-      fieldValidation: query.get("fieldValidation") ?? undefined,
+      fieldValidation,
       warnings,
+      dryRun,
       ...(t.subresource === "status" ? { subresource: "status" as const } : {}),
     };
     // pruned unknown fields come back as warning headers, as kube-apiserver sends them
@@ -357,8 +352,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     if (method === "PUT") {
       const body = parseJson();
       const expectRv = body.metadata?.resourceVersion;
-      return send(
-        res,
+      return reply(
         200,
         store.update(t.type, t.namespace, t.name, () => body, { ...opts, expectRv }),
       );
@@ -383,16 +377,14 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
               `${t.type.group ? `${t.type.plural}.${t.type.group}` : t.type.plural} "${t.name}" not found`,
               { name: t.name, kind: t.type.plural },
             );
-          return send(
-            res,
+          return reply(
             201,
             store.create(t.type, { ...patch, metadata: { ...patch.metadata, name: t.name } }, opts, t.namespace),
           );
         }
       }
       const expectRv = Array.isArray(patch) ? undefined : patch?.metadata?.resourceVersion;
-      return send(
-        res,
+      return reply(
         200,
         store.update(t.type, t.namespace, t.name, cur => applyPatchOfType(String(contentType), cur, patch), {
           ...opts,
@@ -408,6 +400,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
         t.namespace,
         t.name,
         graceParam === undefined || graceParam === null ? undefined : Number(graceParam),
+        dryRun,
       );
       return reply(200, result.object ?? result.status);
     }
