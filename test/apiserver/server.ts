@@ -18,7 +18,7 @@ import { APPLY, applyPatchOfType, parsePatchBody } from "./patch";
 import { apiVersionOf, peprStoreCrd, type KObject, type ResourceType } from "./resources";
 import { parseFieldSelector, parseLabelSelector, type ObjectFilter } from "./selectors";
 import { Store, type StoredEvent, type WriteOptions } from "./store";
-import { toTable } from "./table";
+import { includeObjectOf, toTable } from "./table";
 import { writeQueryOptions } from "./write-options";
 
 export { peprStoreCrd };
@@ -221,8 +221,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       items = items.slice(0, limit);
     } else if (t.type.custom) metadata.continue = "";
     items = items.map(o => structuredClone(o));
-    if (accept.includes("as=Table"))
-      return send(res, 200, toTable(t.type, items, listRv, query.get("includeObject") === "Object"));
+    if (accept.includes("as=Table")) return send(res, 200, toTable(t.type, items, listRv, includeObjectOf(query)));
     void req;
     send(res, 200, { kind: `${t.type.kind}List`, apiVersion: apiVersionOf(t.type), metadata, items });
   }
@@ -256,7 +255,15 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       timers.forEach(clearInterval);
     };
     const lines = new WatchLines(res, req.socket, fault, quiet);
-    const write = (type: string, object: KObject) => lines.write(`${JSON.stringify({ type, object })}\n`);
+    // kubectl get -w asks for Tables: each event then carries a one-row Table (DELETED without columns)
+    const asTable = String(req.headers.accept ?? "").includes("as=Table");
+    const include = includeObjectOf(query);
+    const framed = (type: string, object: KObject) =>
+      asTable && type !== "ERROR" && type !== "BOOKMARK"
+        ? toTable(t.type, [object], object.metadata.resourceVersion, include, type !== "DELETED")
+        : object;
+    const write = (type: string, object: KObject) =>
+      lines.write(`${JSON.stringify({ type, object: framed(type, object) })}\n`);
     const deliver = (ev: StoredEvent) => {
       if (ev.resource !== resource) return;
       const before = ev.type !== "ADDED" && matches(ev.prev);
@@ -437,7 +444,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
             res,
             200,
             accept.includes("as=Table")
-              ? toTable(t.type, [obj], obj.metadata.resourceVersion, url.searchParams.get("includeObject") === "Object")
+              ? toTable(t.type, [obj], obj.metadata.resourceVersion, includeObjectOf(url.searchParams))
               : obj,
           );
         }
