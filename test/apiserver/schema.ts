@@ -21,15 +21,15 @@ export class CrdSchema {
   readonly #validate: ValidateFunction;
   readonly #hasCel: boolean;
 
-  constructor(private readonly schema: KObject) {
-    this.#validate = ajv.compile(schema);
-    this.#hasCel = hasCelRules(schema);
+  constructor(readonly openAPIV3Schema: KObject) {
+    this.#validate = ajv.compile(openAPIV3Schema);
+    this.#hasCel = hasCelRules(openAPIV3Schema);
   }
 
   /** 422 Invalid with one cause per violation, in upstream's order and words (transcript 11, 3a–3g). */
   #check(t: ResourceType, obj: KObject): void {
     const schemaCauses = this.#validate(obj) ? [] : (this.#validate.errors ?? []).map(cause);
-    const causes = [...schemaCauses, ...duplicateCauses(obj, this.schema, "")].sort(byField);
+    const causes = [...schemaCauses, ...duplicateCauses(obj, this.openAPIV3Schema, "")].sort(byField);
     if (causes.length === 0) return;
     // CEL rules are not evaluated here; upstream reports that it skipped them after a blocking error
     if (this.#hasCel && causes.some(c => BLOCKING.has(c.reason))) causes.push(CEL_NOT_RUN);
@@ -61,7 +61,7 @@ export class CrdSchema {
         else found.push(at);
       }
     };
-    walk(obj, this.schema, "");
+    walk(obj, this.openAPIV3Schema, "");
     return found.filter(p => p !== "metadata" && !p.startsWith("metadata.") && p !== "apiVersion" && p !== "kind");
   }
 
@@ -83,7 +83,7 @@ export class CrdSchema {
       for (const p of parts.slice(0, -1)) parent = parent?.[p];
       if (parent) delete parent[parts[parts.length - 1]];
     }
-    applyDefaults(obj, this.schema);
+    applyDefaults(obj, this.openAPIV3Schema);
     this.#check(t, obj);
     return fieldValidation === "Ignore" ? [] : unknown.map(p => `unknown field "${p}"`);
   }

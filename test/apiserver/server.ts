@@ -14,6 +14,7 @@ import {
   type FaultAction,
   type RequestKind,
 } from "./faults";
+import { openApiV3 } from "./openapi";
 import { APPLY, applyPatchOfType, parsePatchBody } from "./patch";
 import { apiVersionOf, peprStoreCrd, type KObject, type ResourceType } from "./resources";
 import { parseFieldSelector, parseLabelSelector, type ObjectFilter } from "./selectors";
@@ -432,6 +433,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     });
     try {
       const segs = url.pathname.split("/").filter(Boolean);
+      const openApi = req.method === "GET" ? openApiV3(store.types(), url.pathname, url.searchParams) : undefined;
+      if (openApi) return void res.writeHead(200, openApi.headers).end(openApi.body);
       const known = discovery(store, url.pathname, String(req.headers.accept ?? ""));
       if (known) return send(res, 200, known.body, known.headers);
       const t = parseTarget(store, segs);
