@@ -1,3 +1,4 @@
+import { load as loadYaml } from "js-yaml";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -15,6 +16,7 @@ import {
   type RequestKind,
 } from "./faults";
 import { openApiV3 } from "./openapi";
+import { PROTOBUF, decodeProtobuf, protobufAsJson } from "./protobuf";
 import { APPLY, applyPatchOfType, parsePatchBody } from "./patch";
 import { apiVersionOf, peprStoreCrd, type KObject, type ResourceType } from "./resources";
 import { parseFieldSelector, parseLabelSelector, type ObjectFilter } from "./selectors";
@@ -128,10 +130,10 @@ function parseTarget(store: Store, segs: string[]): Target | undefined {
 }
 
 const readBody = (req: IncomingMessage) =>
-  new Promise<string>((resolve, reject) => {
+  new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
 
@@ -325,15 +327,20 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     res: ServerResponse,
     t: Target,
     query: URLSearchParams,
-    raw: string,
+    bytes: Buffer,
   ): Promise<void> {
     const method = req.method!;
     const contentType = req.headers["content-type"] ?? "application/json";
+    const raw = bytes.toString("utf8");
+    const mediaType = String(contentType).split(";")[0].trim();
+    // an object in a POST or PUT: JSON, YAML, or protobuf as kubectl's create generators send it
     const parseJson = (): KObject => {
+      if (mediaType === PROTOBUF) return decodeProtobuf(t.type, bytes);
       try {
+        if (mediaType === "application/yaml") return (loadYaml(raw) as KObject) ?? {};
         return raw ? JSON.parse(raw) : {};
       } catch {
-        throw badRequest("the body of the request could not be decoded as JSON");
+        throw protobufAsJson(t.type, bytes) ?? badRequest("the body of the request could not be decoded as JSON");
       }
     };
     const warnings: string[] = [];
@@ -417,7 +424,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
-    const raw = req.method === "GET" ? "" : await readBody(req);
+    const bytes = req.method === "GET" ? Buffer.alloc(0) : await readBody(req);
+    const raw = bytes.toString("utf8");
     let body: unknown = raw;
     try {
       body = raw ? JSON.parse(raw) : undefined;
@@ -468,7 +476,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
         if (delay) await sleep(delay);
         return await list(res, req, t, url.searchParams, String(req.headers.accept ?? ""));
       }
-      await write(req, res, t, url.searchParams, raw);
+      await write(req, res, t, url.searchParams, bytes);
     } catch (err) {
       if (res.headersSent) return void res.end();
       if (err instanceof PageNotFound) {

@@ -153,6 +153,8 @@ export class Store {
     if (t.custom || t.kind === "EndpointSlice" || t.kind === "CustomResourceDefinition") obj.metadata.generation = 1;
     if (t.kind === "Pod") obj.status = { phase: "Pending", qosClass: "BestEffort" };
     else if (t.kind === "Service") obj.status = { loadBalancer: {} };
+    else if (t.kind === "Secret")
+      obj.type ||= "Opaque"; // upstream's default
     else if (t.kind === "Namespace") {
       obj.spec = { finalizers: ["kubernetes"] };
       obj.status = { phase: "Active" };
