@@ -15,6 +15,7 @@ import {
   type FaultAction,
   type RequestKind,
 } from "./faults";
+import { startEndpointSliceController } from "./endpointslice-controller";
 import { openApiV3 } from "./openapi";
 import { PROTOBUF, decodeProtobuf, protobufAsJson } from "./protobuf";
 import { APPLY, applyPatchOfType, parsePatchBody } from "./patch";
@@ -41,6 +42,8 @@ export interface ApiServerOptions {
   crds?: object[];
   /** a slow apiserver: lists of these resources (by plural) answer after this many ms (30k real pods took 6.6 s) */
   listDelayMs?: Record<string, number>;
+  /** run a simulated EndpointSlice controller for Services with selectors (off: tests write slices themselves) */
+  endpointSliceController?: boolean;
 }
 
 export interface RecordedRequest {
@@ -159,6 +162,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
   const watches = new Set<ServerResponse>();
   const bookmarkMs = opts.bookmarkIntervalMs ?? 60_000;
   const faults = new Faults();
+  const stopController = opts.endpointSliceController ? startEndpointSliceController(store) : () => {};
 
   async function list(
     res: ServerResponse,
@@ -528,6 +532,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       return () => new Promise<void>(resolve => server.listen(port, opts.host ?? "127.0.0.1", () => resolve()));
     },
     close: async () => {
+      stopController();
       store.close();
       for (const res of watches) res.destroy();
       server.closeAllConnections();

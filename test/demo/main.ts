@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const lookupPort = config.port;
   const apiPort = Number(process.env.DEMO_API_PORT ?? 6443);
-  const sim = await startCluster({ port: apiPort, kubeletDeleteDelayMs: 2_000 });
+  const sim = await startCluster({ port: apiPort, kubeletDeleteDelayMs: 2_000, endpointSliceController: true });
 
   for (const name of NAMESPACES) await K8s(kind.Namespace).Create({ metadata: { name } });
   const seeded = demoPods();
