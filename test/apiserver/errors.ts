@@ -51,3 +51,11 @@ export const conflict = (plural: string, name: string, group = "") =>
 export const badRequest = (message: string) => new ApiError(400, "BadRequest", message);
 
 export const expired = (message: string) => new ApiError(410, "Expired", message);
+
+/** A 422 about request options (ListOptions, CreateOptions, PatchOptions…), with upstream's details. */
+export const invalidOptions = (kind: string, field: string, reason: string, message: string) =>
+  new ApiError(422, "Invalid", `${kind}.meta.k8s.io "" is invalid: ${field}: ${message}`, {
+    group: "meta.k8s.io",
+    kind,
+    causes: [{ reason, message, field }],
+  });

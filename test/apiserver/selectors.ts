@@ -78,10 +78,27 @@ const POD_FIELDS: Record<string, (o: KObject) => unknown> = {
   "status.nominatedNodeName": o => o.status?.nominatedNodeName ?? "",
 };
 
+/** The field labels kube-apiserver indexes for core/v1 Events (what `kubectl describe` selects by). */
+const EVENT_FIELDS: Record<string, (o: KObject) => unknown> = {
+  "involvedObject.kind": o => o.involvedObject?.kind ?? "",
+  "involvedObject.namespace": o => o.involvedObject?.namespace ?? "",
+  "involvedObject.name": o => o.involvedObject?.name ?? "",
+  "involvedObject.uid": o => o.involvedObject?.uid ?? "",
+  "involvedObject.apiVersion": o => o.involvedObject?.apiVersion ?? "",
+  "involvedObject.resourceVersion": o => o.involvedObject?.resourceVersion ?? "",
+  "involvedObject.fieldPath": o => o.involvedObject?.fieldPath ?? "",
+  reason: o => o.reason ?? "",
+  reportingComponent: o => o.reportingComponent ?? "",
+  source: o => o.source?.component ?? "",
+  type: o => o.type ?? "",
+};
+
+const KIND_FIELDS: Record<string, Record<string, (o: KObject) => unknown>> = { Pod: POD_FIELDS, Event: EVENT_FIELDS };
+
 /** A fieldSelector (`f=v`, `f==v`, `f!=v`, comma-joined); unsupported fields are a 400 as upstream. */
 export function parseFieldSelector(selector: string | null, kind: string): ObjectFilter {
   if (!selector || selector.trim() === "") return () => true;
-  const fields = kind === "Pod" ? { ...COMMON_FIELDS, ...POD_FIELDS } : COMMON_FIELDS;
+  const fields = { ...COMMON_FIELDS, ...KIND_FIELDS[kind] };
   const tests = selector.split(",").map(term => {
     const m = /^\s*([^!=\s]+)\s*(==|=|!=)\s*(.*?)\s*$/.exec(term);
     if (!m) throw badRequest(`invalid selector: '${selector}'; can't understand '${term}'`);

@@ -1,9 +1,10 @@
+import { load as loadYaml } from "js-yaml";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { ApiError, PageNotFound, badRequest, expired } from "./errors";
+import { ApiError, PageNotFound, badRequest, expired, invalidOptions } from "./errors";
 import { discovery } from "./discovery";
 import {
   ContinueExpired,
@@ -14,11 +15,15 @@ import {
   type FaultAction,
   type RequestKind,
 } from "./faults";
+import { startEndpointSliceController } from "./endpointslice-controller";
+import { openApiV3 } from "./openapi";
+import { PROTOBUF, decodeProtobuf, protobufAsJson } from "./protobuf";
 import { APPLY, applyPatchOfType, parsePatchBody } from "./patch";
 import { apiVersionOf, peprStoreCrd, type KObject, type ResourceType } from "./resources";
 import { parseFieldSelector, parseLabelSelector, type ObjectFilter } from "./selectors";
 import { Store, type StoredEvent, type WriteOptions } from "./store";
-import { toTable } from "./table";
+import { includeObjectOf, toTable } from "./table";
+import { writeQueryOptions } from "./write-options";
 
 export { peprStoreCrd };
 export type { KObject };
@@ -37,6 +42,8 @@ export interface ApiServerOptions {
   crds?: object[];
   /** a slow apiserver: lists of these resources (by plural) answer after this many ms (30k real pods took 6.6 s) */
   listDelayMs?: Record<string, number>;
+  /** run a simulated EndpointSlice controller for Services with selectors (off: tests write slices themselves) */
+  endpointSliceController?: boolean;
 }
 
 export interface RecordedRequest {
@@ -83,14 +90,6 @@ function checkResourceVersion(rv: string | null): string | null {
   return rv;
 }
 
-/** A 422 about request options (ListOptions, PatchOptions), with upstream's details. */
-const invalidOptions = (kind: string, field: string, reason: string, message: string) =>
-  new ApiError(422, "Invalid", `${kind}.meta.k8s.io "" is invalid: ${field}: ${message}`, {
-    group: "meta.k8s.io",
-    kind,
-    causes: [{ reason, message, field }],
-  });
-
 /** A continue token in the shape upstream's paging uses (rv -1: continue at the current version). */
 const continueToken = (rv: number, start: string) =>
   Buffer.from(JSON.stringify({ v: "meta.k8s.io/v1", rv, start })).toString("base64");
@@ -134,10 +133,10 @@ function parseTarget(store: Store, segs: string[]): Target | undefined {
 }
 
 const readBody = (req: IncomingMessage) =>
-  new Promise<string>((resolve, reject) => {
+  new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
 
@@ -163,6 +162,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
   const watches = new Set<ServerResponse>();
   const bookmarkMs = opts.bookmarkIntervalMs ?? 60_000;
   const faults = new Faults();
+  const stopController = opts.endpointSliceController ? startEndpointSliceController(store) : () => {};
 
   async function list(
     res: ServerResponse,
@@ -228,8 +228,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       items = items.slice(0, limit);
     } else if (t.type.custom) metadata.continue = "";
     items = items.map(o => structuredClone(o));
-    if (accept.includes("as=Table"))
-      return send(res, 200, toTable(t.type, items, listRv, query.get("includeObject") === "Object"));
+    if (accept.includes("as=Table")) return send(res, 200, toTable(t.type, items, listRv, includeObjectOf(query)));
     void req;
     send(res, 200, { kind: `${t.type.kind}List`, apiVersion: apiVersionOf(t.type), metadata, items });
   }
@@ -263,7 +262,15 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       timers.forEach(clearInterval);
     };
     const lines = new WatchLines(res, req.socket, fault, quiet);
-    const write = (type: string, object: KObject) => lines.write(`${JSON.stringify({ type, object })}\n`);
+    // kubectl get -w asks for Tables: each event then carries a one-row Table (DELETED without columns)
+    const asTable = String(req.headers.accept ?? "").includes("as=Table");
+    const include = includeObjectOf(query);
+    const framed = (type: string, object: KObject) =>
+      asTable && type !== "ERROR" && type !== "BOOKMARK"
+        ? toTable(t.type, [object], object.metadata.resourceVersion, include, type !== "DELETED")
+        : object;
+    const write = (type: string, object: KObject) =>
+      lines.write(`${JSON.stringify({ type, object: framed(type, object) })}\n`);
     const deliver = (ev: StoredEvent) => {
       if (ev.resource !== resource) return;
       const before = ev.type !== "ADDED" && matches(ev.prev);
@@ -324,23 +331,30 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     res: ServerResponse,
     t: Target,
     query: URLSearchParams,
-    raw: string,
+    bytes: Buffer,
   ): Promise<void> {
     const method = req.method!;
     const contentType = req.headers["content-type"] ?? "application/json";
+    const raw = bytes.toString("utf8");
+    const mediaType = String(contentType).split(";")[0].trim();
+    // an object in a POST or PUT: JSON, YAML, or protobuf as kubectl's create generators send it
     const parseJson = (): KObject => {
+      if (mediaType === PROTOBUF) return decodeProtobuf(t.type, bytes);
       try {
+        if (mediaType === "application/yaml") return (loadYaml(raw) as KObject) ?? {};
         return raw ? JSON.parse(raw) : {};
       } catch {
-        throw badRequest("the body of the request could not be decoded as JSON");
+        throw protobufAsJson(t.type, bytes) ?? badRequest("the body of the request could not be decoded as JSON");
       }
     };
     const warnings: string[] = [];
+    const { dryRun, fieldValidation } = writeQueryOptions(method, query);
     const opts: WriteOptions = {
       fieldManager: managerFrom(req, query),
       operation: "Update",
-      fieldValidation: query.get("fieldValidation") ?? undefined,
+      fieldValidation,
       warnings,
+      dryRun,
       ...(t.subresource === "status" ? { subresource: "status" as const } : {}),
     };
     // pruned unknown fields come back as warning headers, as kube-apiserver sends them
@@ -357,8 +371,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     if (method === "PUT") {
       const body = parseJson();
       const expectRv = body.metadata?.resourceVersion;
-      return send(
-        res,
+      return reply(
         200,
         store.update(t.type, t.namespace, t.name, () => body, { ...opts, expectRv }),
       );
@@ -383,16 +396,14 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
               `${t.type.group ? `${t.type.plural}.${t.type.group}` : t.type.plural} "${t.name}" not found`,
               { name: t.name, kind: t.type.plural },
             );
-          return send(
-            res,
+          return reply(
             201,
             store.create(t.type, { ...patch, metadata: { ...patch.metadata, name: t.name } }, opts, t.namespace),
           );
         }
       }
       const expectRv = Array.isArray(patch) ? undefined : patch?.metadata?.resourceVersion;
-      return send(
-        res,
+      return reply(
         200,
         store.update(t.type, t.namespace, t.name, cur => applyPatchOfType(String(contentType), cur, patch), {
           ...opts,
@@ -408,6 +419,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
         t.namespace,
         t.name,
         graceParam === undefined || graceParam === null ? undefined : Number(graceParam),
+        dryRun,
       );
       return reply(200, result.object ?? result.status);
     }
@@ -416,7 +428,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
-    const raw = req.method === "GET" ? "" : await readBody(req);
+    const bytes = req.method === "GET" ? Buffer.alloc(0) : await readBody(req);
+    const raw = bytes.toString("utf8");
     let body: unknown = raw;
     try {
       body = raw ? JSON.parse(raw) : undefined;
@@ -432,6 +445,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     });
     try {
       const segs = url.pathname.split("/").filter(Boolean);
+      const openApi = req.method === "GET" ? openApiV3(store.types(), url.pathname, url.searchParams) : undefined;
+      if (openApi) return void res.writeHead(200, openApi.headers).end(openApi.body);
       const known = discovery(store, url.pathname, String(req.headers.accept ?? ""));
       if (known) return send(res, 200, known.body, known.headers);
       const t = parseTarget(store, segs);
@@ -444,7 +459,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
             res,
             200,
             accept.includes("as=Table")
-              ? toTable(t.type, [obj], obj.metadata.resourceVersion, url.searchParams.get("includeObject") === "Object")
+              ? toTable(t.type, [obj], obj.metadata.resourceVersion, includeObjectOf(url.searchParams))
               : obj,
           );
         }
@@ -465,7 +480,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
         if (delay) await sleep(delay);
         return await list(res, req, t, url.searchParams, String(req.headers.accept ?? ""));
       }
-      await write(req, res, t, url.searchParams, raw);
+      await write(req, res, t, url.searchParams, bytes);
     } catch (err) {
       if (res.headersSent) return void res.end();
       if (err instanceof PageNotFound) {
@@ -517,6 +532,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       return () => new Promise<void>(resolve => server.listen(port, opts.host ?? "127.0.0.1", () => resolve()));
     },
     close: async () => {
+      stopController();
       store.close();
       for (const res of watches) res.destroy();
       server.closeAllConnections();

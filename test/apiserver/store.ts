@@ -23,6 +23,8 @@ export interface WriteOptions {
   fieldValidation?: string;
   /** filled with the warnings the write earned (pruned unknown fields) */
   warnings?: string[];
+  /** `dryRun=All`: validate and answer as the write would, but store nothing and send no event */
+  dryRun?: boolean;
 }
 
 const clone = <T>(o: T): T => structuredClone(o);
@@ -152,12 +154,15 @@ export class Store {
     if (t.custom || t.kind === "EndpointSlice" || t.kind === "CustomResourceDefinition") obj.metadata.generation = 1;
     if (t.kind === "Pod") obj.status = { phase: "Pending", qosClass: "BestEffort" };
     else if (t.kind === "Service") obj.status = { loadBalancer: {} };
+    else if (t.kind === "Secret")
+      obj.type ||= "Opaque"; // upstream's default
     else if (t.kind === "Namespace") {
       obj.spec = { finalizers: ["kubernetes"] };
       obj.status = { phase: "Active" };
     } else if (t.statusSubresource) delete obj.status;
     obj.metadata.managedFields = [this.#managed(t, opts)];
     opts.warnings?.push(...(t.schema?.admit(t, obj, opts.fieldValidation) ?? []));
+    if (opts.dryRun) return obj; // upstream's dry-run create answers without a resourceVersion
     if (t.kind === "CustomResourceDefinition") {
       obj.status = {
         conditions: [
@@ -231,6 +236,7 @@ export class Store {
     ) {
       return current;
     }
+    if (opts.dryRun) return next;
     if (next.metadata.generation !== undefined) {
       const specChanged = !isDeepStrictEqual(next.spec, current.spec);
       if (t.kind === "EndpointSlice" || specChanged) next.metadata.generation = current.metadata.generation + 1;
@@ -250,18 +256,19 @@ export class Store {
     namespace: string | undefined,
     name: string,
     gracePeriodSeconds?: number,
+    dryRun = false,
   ): { object?: KObject; status?: KObject } {
     const current = this.mustGet(t, namespace, name);
-    if (t.kind === "Pod") return { object: this.#deletePod(t, current, gracePeriodSeconds) };
-    if (current.metadata.finalizers?.length > 0) {
-      if (current.metadata.deletionTimestamp) return { object: current };
+    if (t.kind === "Pod" && !dryRun) return { object: this.#deletePod(t, current, gracePeriodSeconds) };
+    if (current.metadata.finalizers?.length > 0 || (t.kind === "Pod" && dryRun)) {
+      if (current.metadata.deletionTimestamp || dryRun) return { object: current };
       const next = clone(current);
       next.metadata.deletionTimestamp = now();
       next.metadata.deletionGracePeriodSeconds = 0;
       if (next.metadata.generation !== undefined) next.metadata.generation++;
       return { object: this.#commit(t, "MODIFIED", current, next) };
     }
-    this.#remove(t, current, current);
+    if (!dryRun) this.#remove(t, current, current);
     return {
       status: {
         kind: "Status",

@@ -11,9 +11,18 @@ export interface Exchange {
   t: number;
   server?: string;
   repeat?: KObject;
-  request: { method: string; path: string; headers?: Record<string, string>; auth?: string; body?: unknown };
+  request: {
+    method: string;
+    path: string;
+    headers?: Record<string, string>;
+    auth?: string;
+    body?: unknown;
+    /** 11 only: the body is protobuf bytes in base64 */
+    bodyBase64?: boolean;
+  };
   response: {
-    status?: number;
+    status?: number | null;
+    headers?: Record<string, string>;
     body?: unknown;
     bodyTrimmed?: KObject;
     events?: { ms: number; event: { type: string; object: KObject } }[];
@@ -26,6 +35,33 @@ export function loadTranscript(file: string): Exchange[] {
   const path = resolve(TRANSCRIPTS, file);
   if (!existsSync(path)) throw new Error(`transcript ${path} is missing`);
   return JSON.parse(readFileSync(path, "utf8")) as Exchange[];
+}
+
+/** The exchange of `file` whose step starts with `prefix` (e.g. `"3a."`). */
+export function recordedStep(file: string, prefix: string): Exchange {
+  const found = loadTranscript(file).find(x => x.step.startsWith(prefix));
+  if (!found) throw new Error(`${file} has no step ${prefix}`);
+  return found;
+}
+
+/** Send a recorded request (its method, headers and body, bytes for a base64 body) to `baseUrl`. */
+export async function resend(
+  baseUrl: string,
+  x: Exchange,
+  path = x.request.path,
+): Promise<{ status: number; headers: Headers; body: KObject }> {
+  const { method, headers, body, bodyBase64 } = x.request;
+  const payload =
+    body === undefined
+      ? undefined
+      : bodyBase64
+        ? Buffer.from(String(body), "base64")
+        : typeof body === "string"
+          ? body
+          : JSON.stringify(body);
+  const res = await fetch(baseUrl + path, { method, headers, body: payload });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text.startsWith("{") ? JSON.parse(text) : { text } };
 }
 
 export const isWatch = (x: Exchange) =>

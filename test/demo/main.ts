@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     import("./seed"),
   ]);
   step("starting the simulated cluster");
-  const sim = await startCluster({ port: apiPort, kubeletDeleteDelayMs: 2_000 });
+  const sim = await startCluster({ port: apiPort, kubeletDeleteDelayMs: 2_000, endpointSliceController: true });
   let gateway: Gateway | undefined;
   // however the demo ends (a failed start, a second Ctrl-C, the shutdown deadline), it leaves
   // neither its kubeconfig directory nor a running Caddy behind
