@@ -1,5 +1,5 @@
 import { isIPv6 } from "node:net";
-import { compileSelector } from "../../src/views/selector";
+import { compileSelector } from "../../src/spec/selector";
 import type { KObject } from "./resources";
 import type { Store, WriteOptions } from "./store";
 
