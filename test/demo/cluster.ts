@@ -78,6 +78,25 @@ function seedPod(p: PodSpecInput): SeedPod {
         { type: "Ready", status: running ? "True" : "False" },
         { type: "PodScheduled", status: "True" },
       ],
+      // what a kubelet reports, so `kubectl get pods` shows READY 1/1 and STATUS as a cluster does
+      containerStatuses: [
+        {
+          name: p.name.split("-")[0],
+          image: p.image,
+          imageID: "",
+          ready: running,
+          started: running,
+          restartCount: 0,
+          state: running
+            ? { running: { startedAt: "2026-11-25T01:00:00Z" } }
+            : {
+                terminated: {
+                  exitCode: phase === "Succeeded" ? 0 : 1,
+                  reason: phase === "Succeeded" ? "Completed" : "Error",
+                },
+              },
+        },
+      ],
     },
   };
 }
