@@ -4,7 +4,8 @@
  * answering from a Map<ip, pod> (what a team would write with an informer). Prints figures; asserts nothing.
  *
  *   node --expose-gc --import tsx bench/lookup-profile.ts
- *   BENCH_PODS=1000,100000 BENCH_SECONDS=5 BENCH_CONCURRENCY=16 (the defaults)
+ *   BENCH_PODS=1000,100000 BENCH_SECONDS=5 BENCH_ROUNDS=3 BENCH_CONCURRENCY=16 (the defaults)
+ *   BENCH_ONLY=podindex,constant,hand-written (default all three); BENCH_CPU_PROFILE=<dir> (profiles)
  *
  * The servers run in this process; the load comes from a forked child process (its own core), so the
  * client's work is not charged to the server. The client is a raw keep-alive HTTP/1.1 client on
@@ -13,8 +14,11 @@
  */
 import { fork } from "node:child_process";
 import { createServer, type Server } from "node:http";
+import { writeFile } from "node:fs/promises";
+import { Session } from "node:inspector";
 import { connect, type AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
+import { promisify } from "node:util";
 import Fastify from "fastify";
 import type { PodLike } from "../src/cache/pod-record";
 import { makePod } from "../test/support/pods";
@@ -243,12 +247,35 @@ interface Figures {
   cpuUs: number;
 }
 
+/** Start V8's CPU profiler in this process; the function returned stops it and writes a .cpuprofile. */
+async function startProfile(): Promise<(file: string) => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  const post = promisify(session.post.bind(session)) as (method: string, params?: object) => Promise<unknown>;
+  await post("Profiler.enable");
+  await post("Profiler.setSamplingInterval", { interval: 100 });
+  await post("Profiler.start");
+  return async file => {
+    const { profile } = (await post("Profiler.stop")) as { profile: object };
+    await writeFile(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 /** One target sequentially and then under concurrent load, with the server's CPU time per answer. */
-async function measure(port: number, paths: readonly string[], concurrency: number, seconds: number): Promise<Figures> {
+async function measure(
+  port: number,
+  paths: readonly string[],
+  concurrency: number,
+  seconds: number,
+  profileTo?: string,
+): Promise<Figures> {
   const seq = await driveInChild({ port, paths, concurrency: 1, seconds });
+  const profile = profileTo ? await startProfile() : undefined;
   const cpu0 = process.cpuUsage();
   const par = await driveInChild({ port, paths, concurrency, seconds, warmupSeconds: 0 });
   const cpu = process.cpuUsage(cpu0);
+  if (profile && profileTo) await profile(profileTo);
   return { seq, par, cpuUs: (cpu.user + cpu.system) / par.requests };
 }
 
@@ -278,7 +305,7 @@ async function main(): Promise<void> {
     // every pod once, in an order that jumps across the cache
     const paths = Array.from({ length: n }, (_, i) => `/v1/pods/by-ip/${benchIp((i * 7919) % n)}`);
     const podindex = await startPodindex(pods);
-    const sample = await (await fetch(`http://127.0.0.1:${podindex.port}${paths[0]}`)).json();
+    const sample = (await (await fetch(`http://127.0.0.1:${podindex.port}${paths[0]}`)).json()) as object;
     const wanted = (name: string) => !only || only.includes(name.split(" ")[0]);
     const targets: [string, Target][] = [];
     if (wanted("constant")) targets.push(["constant Fastify route", await startConstantFastify(sample)]);
@@ -291,7 +318,12 @@ async function main(): Promise<void> {
     );
     const runs = new Map<string, Figures[]>(targets.map(([name]) => [name, []]));
     for (let round = 0; round < rounds; round++)
-      for (const [name, target] of targets) runs.get(name)!.push(await measure(target.port, paths, concurrency, seconds));
+      for (const [name, target] of targets) {
+        // BENCH_CPU_PROFILE=dir: a .cpuprofile of this process under each target's concurrent load
+        const dir = process.env.BENCH_CPU_PROFILE;
+        const file = dir && `${dir}/${name.split(" ")[0]}-${n}-${round}.cpuprofile`;
+        runs.get(name)!.push(await measure(target.port, paths, concurrency, seconds, file));
+      }
     for (const [, target] of targets) await target.close();
     const rates: Record<string, number> = {};
     for (const [name, figures] of runs) {

@@ -9,16 +9,29 @@ import { IDENTITY_KINDS, type Readiness, type Stale } from "./readiness";
 import type { PodIndexView } from "./views/view";
 import type { ViewSet } from "./views/view-set";
 
-/** A pod as one or more PodIndexes let it be seen: metadata filtered by their expose lists. */
+/**
+ * A pod as one or more PodIndexes let it be seen: metadata filtered by their expose lists.
+ * `labels`, `annotations` and `indexes` are frozen and shared by every answer about the same pod
+ * record through the same views: while they are the same objects, they hold the same values.
+ */
 export interface ExposedPod {
   record: PodRecord;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
+  labels: Readonly<Record<string, string>>;
+  annotations: Readonly<Record<string, string>>;
   /** the PodIndexes that select this pod (within the lookup's scope) */
-  indexes: string[];
+  indexes: readonly string[];
   /** the Services it backs now (their slices list it), among those these PodIndexes follow */
   services: (ServiceRef & { ready: boolean })[];
 }
+
+/** What a record shows through some views; computed once per (record, views) pair. */
+interface Exposure extends Pick<ExposedPod, "labels" | "annotations" | "indexes"> {
+  views: readonly PodIndexView[];
+}
+
+/** the same views (PodIndexView objects are replaced, never changed, when a PodIndex changes) */
+const sameViews = (a: readonly PodIndexView[], b: readonly PodIndexView[]) =>
+  a.length === b.length && a.every((v, i) => v === b[i]);
 
 export type LookupResult =
   | { kind: "hit"; pod: ExposedPod }
@@ -51,6 +64,8 @@ export const LIST_SCAN_BUDGET = 20_000;
  */
 export class PodLookup {
   #order: PodOrder | undefined;
+  /** each record's last exposure: a record is replaced on every change, so it dies with its record */
+  readonly #exposures = new WeakMap<PodRecord, Exposure>();
 
   constructor(
     private readonly cache: PodCache,
@@ -126,14 +141,25 @@ export class PodLookup {
   }
 
   #expose(record: PodRecord, views: PodIndexView[]): ExposedPod {
-    const labels: Record<string, string> = {};
-    const annotations: Record<string, string> = {};
-    for (const view of views) {
-      Object.assign(labels, view.labelsFor(record));
-      Object.assign(annotations, view.annotationsFor(record));
+    let shown = this.#exposures.get(record);
+    if (!shown || !sameViews(shown.views, views)) {
+      const labels: Record<string, string> = {};
+      const annotations: Record<string, string> = {};
+      for (const view of views) {
+        Object.assign(labels, view.labelsFor(record));
+        Object.assign(annotations, view.annotationsFor(record));
+      }
+      shown = {
+        views,
+        labels: Object.freeze(labels),
+        annotations: Object.freeze(annotations),
+        indexes: Object.freeze(views.map(v => v.name)),
+      };
+      this.#exposures.set(record, shown);
     }
+    // Services change without their pods changing: read now, never remembered
     const services = this.services?.servicesOf(record.uid, views) ?? [];
-    return { record, labels, annotations, indexes: views.map(v => v.name), services };
+    return { record, labels: shown.labels, annotations: shown.annotations, indexes: shown.indexes, services };
   }
 
   #scoped<R extends { kind: string }>(
