@@ -316,6 +316,7 @@ async function main(): Promise<void> {
     console.log(
       `\n${n} pods, answer ${JSON.stringify(sample).length} bytes, median of ${rounds} rounds of ${seconds} s (sequential) + ${seconds} s (${concurrency} clients)`,
     );
+    const heapBefore = process.memoryUsage().heapUsed;
     const runs = new Map<string, Figures[]>(targets.map(([name]) => [name, []]));
     for (let round = 0; round < rounds; round++)
       for (const [name, target] of targets) {
@@ -324,6 +325,9 @@ async function main(): Promise<void> {
         const file = dir && `${dir}/${name.split(" ")[0]}-${n}-${round}.cpuprofile`;
         runs.get(name)!.push(await measure(target.port, paths, concurrency, seconds, file));
       }
+    gc();
+    const grown = (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024;
+    console.log(`heap after every pod was looked up: ${grown >= 0 ? "+" : ""}${grown.toFixed(1)} MB (after GC)`);
     for (const [, target] of targets) await target.close();
     const rates: Record<string, number> = {};
     for (const [name, figures] of runs) {

@@ -55,7 +55,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
         .send({ error: "BadRequest", message: "an HTTP/1.1 request must carry a Host header" });
       return;
     }
-    done();
+    // a request with a body goes on once the bytes in hand are parsed (a turn later, as an async hook
+    // would): a malformed body is then refused as such (400) before any route answers
+    if (req.headers["transfer-encoding"] !== undefined || req.headers["content-length"] !== undefined)
+      queueMicrotask(() => done());
+    else done();
   });
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split("?")[0];
