@@ -29,6 +29,9 @@ interface Exposure extends Pick<ExposedPod, "labels" | "annotations" | "indexes"
   views: readonly PodIndexView[];
 }
 
+/** how many scopes' exposures are kept per record (a pod asked for by IP and by forward-auth uses two) */
+const SCOPES_KEPT = 4;
+
 /** the same views (PodIndexView objects are replaced, never changed, when a PodIndex changes) */
 const sameViews = (a: readonly PodIndexView[], b: readonly PodIndexView[]) =>
   a.length === b.length && a.every((v, i) => v === b[i]);
@@ -64,8 +67,8 @@ export const LIST_SCAN_BUDGET = 20_000;
  */
 export class PodLookup {
   #order: PodOrder | undefined;
-  /** each record's last exposure: a record is replaced on every change, so it dies with its record */
-  readonly #exposures = new WeakMap<PodRecord, Exposure>();
+  /** each record's last few exposures (one per scope asked): a record is replaced on every change, so they die with it */
+  readonly #exposures = new WeakMap<PodRecord, Exposure[]>();
 
   constructor(
     private readonly cache: PodCache,
@@ -134,15 +137,20 @@ export class PodLookup {
         walked++;
         last = rec;
         const views = scope(rec);
-        if (views.length > 0) pods.push(this.#expose(rec, views));
+        if (views.length > 0) pods.push(this.#expose(rec, views, false));
       }
       return { kind: "list", pods };
     });
   }
 
-  #expose(record: PodRecord, views: PodIndexView[]): ExposedPod {
-    let shown = this.#exposures.get(record);
-    if (!shown || !sameViews(shown.views, views)) {
+  /**
+   * The record as these views show it. A lookup of one pod keeps the exposure for the next lookup
+   * of it (`keep`); a list does not, lest one list of every pod hold an exposure of every pod.
+   */
+  #expose(record: PodRecord, views: PodIndexView[], keep = true): ExposedPod {
+    const kept = keep ? this.#exposures.get(record) : undefined;
+    let shown = kept?.find(e => sameViews(e.views, views));
+    if (!shown) {
       const labels: Record<string, string> = {};
       const annotations: Record<string, string> = {};
       for (const view of views) {
@@ -155,7 +163,10 @@ export class PodLookup {
         annotations: Object.freeze(annotations),
         indexes: Object.freeze(views.map(v => v.name)),
       };
-      this.#exposures.set(record, shown);
+      if (keep) {
+        if (!kept) this.#exposures.set(record, [shown]);
+        else if (kept.unshift(shown) > SCOPES_KEPT) kept.pop();
+      }
     }
     // Services change without their pods changing: read now, never remembered
     const services = this.services?.servicesOf(record.uid, views) ?? [];

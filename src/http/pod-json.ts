@@ -2,6 +2,9 @@ import type { PodRecord } from "../cache/pod-record";
 import type { ExposedPod } from "../lookup";
 import { podView } from "./present";
 
+/** texts kept per record: as many as PodLookup keeps exposures (any it no longer hands out are never matched) */
+const TEXTS_KEPT = 4;
+
 /** A record's podView as JSON text, up to its Services (the last key, read anew for every answer). */
 interface Serialised {
   labels: ExposedPod["labels"];
@@ -18,16 +21,16 @@ interface Serialised {
  * backs change without it: they are serialised on every answer. Entries die with their records.
  */
 export class PodJson {
-  readonly #made = new WeakMap<PodRecord, Serialised>();
+  /** per record, one text per exposure asked for (PodLookup keeps a few per record, one per scope) */
+  readonly #made = new WeakMap<PodRecord, Serialised[]>();
 
   text(pod: ExposedPod): string {
-    let made = this.#made.get(pod.record);
-    if (
-      made === undefined ||
-      made.labels !== pod.labels ||
-      made.annotations !== pod.annotations ||
-      made.indexes !== pod.indexes
-    ) {
+    let kept = this.#made.get(pod.record);
+    if (!kept) this.#made.set(pod.record, (kept = []));
+    let made = kept.find(
+      m => m.labels === pod.labels && m.annotations === pod.annotations && m.indexes === pod.indexes,
+    );
+    if (made === undefined) {
       // podView with no Services: its last key, which every answer then appends as it is now
       const json = JSON.stringify(podView({ ...pod, services: [] }));
       made = {
@@ -36,7 +39,7 @@ export class PodJson {
         indexes: pod.indexes,
         head: json.slice(0, -"[]}".length),
       };
-      this.#made.set(pod.record, made);
+      if (kept.unshift(made) > TEXTS_KEPT) kept.pop();
     }
     return `${made.head}${JSON.stringify(pod.services)}}`;
   }
