@@ -327,7 +327,9 @@ async function main(): Promise<void> {
       }
     gc();
     const grown = (process.memoryUsage().heapUsed - heapBefore) / 1024 / 1024;
-    console.log(`heap after every pod was looked up: ${grown >= 0 ? "+" : ""}${grown.toFixed(1)} MB (after GC)`);
+    console.log(
+      `heap grown over the runs (answers kept per pod looked up): ${grown >= 0 ? "+" : ""}${grown.toFixed(1)} MB (after GC)`,
+    );
     for (const [, target] of targets) await target.close();
     const rates: Record<string, number> = {};
     for (const [name, figures] of runs) {
