@@ -9,16 +9,32 @@ import { IDENTITY_KINDS, type Readiness, type Stale } from "./readiness";
 import type { PodIndexView } from "./views/view";
 import type { ViewSet } from "./views/view-set";
 
-/** A pod as one or more PodIndexes let it be seen: metadata filtered by their expose lists. */
+/**
+ * A pod as one or more PodIndexes let it be seen: metadata filtered by their expose lists.
+ * `labels`, `annotations` and `indexes` are frozen and shared by every answer about the same pod
+ * record through the same views: while they are the same objects, they hold the same values.
+ */
 export interface ExposedPod {
   record: PodRecord;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
+  labels: Readonly<Record<string, string>>;
+  annotations: Readonly<Record<string, string>>;
   /** the PodIndexes that select this pod (within the lookup's scope) */
-  indexes: string[];
+  indexes: readonly string[];
   /** the Services it backs now (their slices list it), among those these PodIndexes follow */
   services: (ServiceRef & { ready: boolean })[];
 }
+
+/** What a record shows through some views; computed once per (record, views) pair. */
+interface Exposure extends Pick<ExposedPod, "labels" | "annotations" | "indexes"> {
+  views: readonly PodIndexView[];
+}
+
+/** how many scopes' exposures are kept per record (a pod asked for by IP and by forward-auth uses two) */
+const SCOPES_KEPT = 4;
+
+/** the same views (PodIndexView objects are replaced, never changed, when a PodIndex changes) */
+const sameViews = (a: readonly PodIndexView[], b: readonly PodIndexView[]) =>
+  a.length === b.length && a.every((v, i) => v === b[i]);
 
 export type LookupResult =
   | { kind: "hit"; pod: ExposedPod }
@@ -51,6 +67,8 @@ export const LIST_SCAN_BUDGET = 20_000;
  */
 export class PodLookup {
   #order: PodOrder | undefined;
+  /** each record's last few exposures (one per scope asked): a record is replaced on every change, so they die with it */
+  readonly #exposures = new WeakMap<PodRecord, Exposure[]>();
 
   constructor(
     private readonly cache: PodCache,
@@ -119,21 +137,40 @@ export class PodLookup {
         walked++;
         last = rec;
         const views = scope(rec);
-        if (views.length > 0) pods.push(this.#expose(rec, views));
+        if (views.length > 0) pods.push(this.#expose(rec, views, false));
       }
       return { kind: "list", pods };
     });
   }
 
-  #expose(record: PodRecord, views: PodIndexView[]): ExposedPod {
-    const labels: Record<string, string> = {};
-    const annotations: Record<string, string> = {};
-    for (const view of views) {
-      Object.assign(labels, view.labelsFor(record));
-      Object.assign(annotations, view.annotationsFor(record));
+  /**
+   * The record as these views show it. A lookup of one pod keeps the exposure for the next lookup
+   * of it (`keep`); a list does not, lest one list of every pod hold an exposure of every pod.
+   */
+  #expose(record: PodRecord, views: PodIndexView[], keep = true): ExposedPod {
+    const kept = keep ? this.#exposures.get(record) : undefined;
+    let shown = kept?.find(e => sameViews(e.views, views));
+    if (!shown) {
+      const labels: Record<string, string> = {};
+      const annotations: Record<string, string> = {};
+      for (const view of views) {
+        Object.assign(labels, view.labelsFor(record));
+        Object.assign(annotations, view.annotationsFor(record));
+      }
+      shown = {
+        views,
+        labels: Object.freeze(labels),
+        annotations: Object.freeze(annotations),
+        indexes: Object.freeze(views.map(v => v.name)),
+      };
+      if (keep) {
+        if (!kept) this.#exposures.set(record, [shown]);
+        else if (kept.unshift(shown) > SCOPES_KEPT) kept.pop();
+      }
     }
+    // Services change without their pods changing: read now, never remembered
     const services = this.services?.servicesOf(record.uid, views) ?? [];
-    return { record, labels, annotations, indexes: views.map(v => v.name), services };
+    return { record, labels: shown.labels, annotations: shown.annotations, indexes: shown.indexes, services };
   }
 
   #scoped<R extends { kind: string }>(

@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
+import { Histogram, Registry } from "prom-client";
 import { testServer, type TestServer } from "../test/support/server";
+import { LOOKUP_BUCKETS, Metrics } from "./metrics";
 
 describe("Metrics", () => {
   let t: TestServer;
@@ -30,5 +32,57 @@ describe("Metrics", () => {
     expect(blocked["1"]).toBeGreaterThan(0.1);
     await sleep(30);
     expect((await lag())["1"]).toBeLessThan(blocked["1"]); // the next scrape covers only its own interval
+  });
+});
+
+describe("lookup metrics", () => {
+  const metrics = () => new Metrics({ pods: () => 0, summaries: () => new Map(), sinks: () => new Map() });
+  const series = (text: string, name: string) => text.split("\n").filter(l => l.startsWith(name));
+
+  it("renders lookup durations exactly as a prom-client Histogram with the same observations", async () => {
+    const m = metrics();
+    const reference = new Histogram({
+      name: "podindex_lookup_duration_seconds",
+      help: "Time to answer a lookup, by route",
+      labelNames: ["route"] as const,
+      buckets: [...LOOKUP_BUCKETS],
+      registers: [],
+    });
+    const samples: [string, number][] = [
+      ["by-ip", 0.00004],
+      ["by-ip", 0.00005], // on a bound: counted in it (le is "less or equal")
+      ["by-ip", 0.0003],
+      ["by-ip", 0.07], // past the last bound: +Inf only
+      ["by-uid", 0.002],
+    ];
+    for (const [route, s] of samples) {
+      m.lookupAnswered(route, "hit", s);
+      reference.observe({ route }, s);
+    }
+    const ours = series(await m.registry.metrics(), "podindex_lookup_duration_seconds");
+    expect(ours.length).toBe(2 * (LOOKUP_BUCKETS.length + 3));
+    const registry = new Registry();
+    registry.registerMetric(reference);
+    expect(ours).toEqual(series(await registry.metrics(), "podindex_lookup_duration_seconds"));
+  });
+
+  it("counts answers by route and result, the totals growing across scrapes", async () => {
+    const m = metrics();
+    const count = async () =>
+      Object.fromEntries(
+        [
+          ...(await m.registry.metrics()).matchAll(
+            /^podindex_lookups_total\{route="([^"]+)",result="([^"]+)"\} (\d+)$/gm,
+          ),
+        ].map(x => [`${x[1]} ${x[2]}`, Number(x[3])]),
+      );
+    m.lookupAnswered("by-ip", "hit", 0.0001);
+    m.lookupAnswered("by-ip", "hit", 0.0001);
+    m.lookupAnswered("by-ip", "miss", 0.0001);
+    expect(await count()).toEqual({ "by-ip hit": 2, "by-ip miss": 1 });
+    m.lookupAnswered("by-ip", "hit", 0.0001);
+    m.lookupAnswered("forward-auth", "denied", 0.0001);
+    expect(await count()).toEqual({ "by-ip hit": 3, "by-ip miss": 1, "forward-auth denied": 1 });
+    expect(await count()).toEqual({ "by-ip hit": 3, "by-ip miss": 1, "forward-auth denied": 1 });
   });
 });

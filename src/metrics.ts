@@ -29,18 +29,16 @@ export function lookupResult(status: number): string {
  */
 export class Metrics {
   readonly registry = new Registry();
+  /** lookups answered since the last scrape, by route and result: plain numbers on the request path */
+  readonly #answered = new Map<string, Map<string, number>>();
+  /** every lookup's duration, by route: a prom-client observe() costs more than a lookup */
+  readonly #durations = new Map<string, Tally>();
   readonly lookups = new Counter({
     name: "podindex_lookups_total",
     help: "Lookups answered, by route and result (hit, miss, conflict, denied, bad_request, not_ready: 503, not synced yet or Stale)",
     labelNames: ["route", "result"] as const,
     registers: [this.registry],
-  });
-  readonly lookupSeconds = new Histogram({
-    name: "podindex_lookup_duration_seconds",
-    help: "Time to answer a lookup, by route",
-    labelNames: ["route"] as const,
-    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
-    registers: [this.registry],
+    collect: () => this.#flushAnswered(),
   });
   readonly watchEvents = new Counter({
     name: "podindex_watch_events_total",
@@ -102,6 +100,14 @@ export class Metrics {
     now?: () => number;
   }) {
     const now = (this.#now = sample.now ?? Date.now);
+    this.registry.registerMetric(
+      tallyMetric(
+        "podindex_lookup_duration_seconds",
+        "Time to answer a lookup, by route",
+        "route",
+        this.#durations,
+      ) as unknown as Histogram,
+    );
     const lastEvent = this.#lastEvent;
     new Gauge({
       name: "podindex_leader",
@@ -209,6 +215,22 @@ export class Metrics {
     });
   }
 
+  /** A lookup route answered (counted by result) after `seconds`. Cheap: read out at scrape time. */
+  lookupAnswered(route: string, result: string, seconds: number): void {
+    let byResult = this.#answered.get(route);
+    if (!byResult) this.#answered.set(route, (byResult = new Map()));
+    byResult.set(result, (byResult.get(result) ?? 0) + 1);
+    let tally = this.#durations.get(route);
+    if (!tally) this.#durations.set(route, (tally = new Tally(LOOKUP_BUCKETS)));
+    tally.observe(seconds);
+  }
+
+  #flushAnswered(): void {
+    for (const [route, byResult] of this.#answered)
+      for (const [result, n] of byResult) this.lookups.inc({ route, result }, n);
+    this.#answered.clear();
+  }
+
   /** Sample the event loop's lag (while the server listens: constructing Metrics starts nothing). */
   monitorEventLoop(on: boolean): void {
     if (on) this.#loopDelay.enable();
@@ -219,4 +241,58 @@ export class Metrics {
     this.watchEvents.inc({ kind, type });
     this.#lastEvent.set(kind, this.#now());
   }
+}
+
+/** podindex_lookup_duration_seconds' upper bounds */
+export const LOOKUP_BUCKETS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05];
+
+/** A histogram's counts as plain numbers: how many observations fell at or under each bound, and their sum. */
+export class Tally {
+  /** per bound, then one past the last bound (+Inf); not cumulative */
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(value: number): void {
+    let i = 0;
+    while (i < this.bounds.length && value > this.bounds[i]) i++;
+    this.counts[i]++;
+    this.sum += value;
+    this.count++;
+  }
+}
+
+/**
+ * A Prometheus histogram over Tallies (one per value of `label`), as prom-client's registry reads a
+ * metric: `get()` gives the `_bucket` (cumulative, `le`), `_sum` and `_count` series, exactly as
+ * prom-client's own Histogram renders them.
+ */
+export function tallyMetric(name: string, help: string, label: string, tallies: Map<string, Tally>) {
+  return {
+    name,
+    help,
+    type: "histogram",
+    aggregator: "sum",
+    get() {
+      const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+      for (const [key, t] of tallies) {
+        let cumulative = 0;
+        t.bounds.forEach((le, i) => {
+          cumulative += t.counts[i];
+          values.push({ labels: { le, [label]: key }, value: cumulative, metricName: `${name}_bucket` });
+        });
+        values.push({ labels: { le: "+Inf", [label]: key }, value: t.count, metricName: `${name}_bucket` });
+        values.push({ labels: { [label]: key }, value: t.sum, metricName: `${name}_sum` });
+        values.push({ labels: { [label]: key }, value: t.count, metricName: `${name}_count` });
+      }
+      return { name, help, type: "histogram", aggregator: "sum", values };
+    },
+    reset() {
+      tallies.clear();
+    },
+  };
 }

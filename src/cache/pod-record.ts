@@ -1,7 +1,8 @@
 import { normalizeIp } from "./ip";
 
 /**
- * The compact record the cache keeps for each pod: only what lookups need.
+ * The compact record the cache keeps for each pod: only what lookups need. Frozen: a change to a
+ * pod is a new record, so whatever is derived from a record (answers cached per record) stays true of it.
  */
 export interface OwnerRef {
   kind: string;
@@ -69,22 +70,25 @@ export function toPodRecord(pod: PodLike, keepAnnotation: (key: string) => boole
   const podIPs = [...new Set(rawIps.flatMap(ip => (ip ? (normalizeIp(ip) ?? []) : [])))];
   const annotations: Record<string, string> = {};
   for (const [key, value] of Object.entries(meta.annotations ?? {})) if (keepAnnotation(key)) annotations[key] = value;
-  return {
+  return Object.freeze({
     uid: meta.uid.toLowerCase(),
     name: meta.name,
     namespace: meta.namespace,
-    labels: meta.labels ?? {},
-    annotations,
-    owners: (meta.ownerReferences ?? []).map(o => ({ kind: o.kind ?? "", name: o.name ?? "" })),
+    // copied: the pod object handed in stays the caller's to change
+    labels: Object.freeze({ ...meta.labels }),
+    annotations: Object.freeze(annotations),
+    owners: Object.freeze(
+      (meta.ownerReferences ?? []).map(o => Object.freeze({ kind: o.kind ?? "", name: o.name ?? "" })),
+    ),
     serviceAccountName: pod.spec?.serviceAccountName,
     nodeName: pod.spec?.nodeName || undefined,
     hostIP: status.hostIP ? (normalizeIp(status.hostIP) ?? status.hostIP) : undefined,
-    podIPs,
+    podIPs: Object.freeze(podIPs),
     hostNetwork: pod.spec?.hostNetwork === true,
     phase: status.phase ?? "Unknown",
     ready: status.conditions?.some(c => c.type === "Ready" && c.status === "True") ?? false,
     creationTimestamp: iso(meta.creationTimestamp),
     deletionTimestamp: iso(meta.deletionTimestamp),
     resourceVersion: meta.resourceVersion ?? "",
-  };
+  });
 }

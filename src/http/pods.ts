@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { PodKey } from "../cache/pod-order";
 import type { PodLookup } from "../lookup";
+import { PodJson } from "./pod-json";
 import { failure, podView } from "./present";
 
 /** GET /v1/pods pages: this many pods without `limit`, and never more than the maximum. */
@@ -41,27 +42,39 @@ type ListQuery = { Querystring: { namespace?: string; index?: string; limit?: st
 
 type IndexQuery = { Querystring: { index?: string } };
 
+const JSON_TYPE = "application/json; charset=utf-8";
+
 /** podindex's own lookups: /v1/pods/by-ip/:ip, /v1/pods/by-uid/:uid, /v1/pods. */
 export const podRoutes: FastifyPluginAsync<{ lookup: PodLookup }> = async (app, { lookup }) => {
+  // a hit's body is text made once per pod (see PodJson); the handlers are synchronous: no promise per answer
+  const pods = new PodJson();
+
   app.get<IndexQuery & { Params: { ip: string } }>(
     "/v1/pods/by-ip/:ip",
     { config: { lookup: "by-ip" } },
-    async (req, reply) => {
-      const result = lookup.byIp(req.params.ip, req.query.index);
-      if (result.kind === "hit") return { ip: req.params.ip, pod: podView(result.pod) };
-      const { status, body } = failure(result, `IP ${req.params.ip}`);
-      return reply.code(status).send({ ...body, ip: req.params.ip });
+    (req, reply) => {
+      const { ip } = req.params;
+      const result = lookup.byIp(ip, req.query.index);
+      if (result.kind === "hit") {
+        reply.type(JSON_TYPE).send(`{"ip":${JSON.stringify(ip)},"pod":${pods.text(result.pod)}}`);
+        return;
+      }
+      const { status, body } = failure(result, `IP ${ip}`);
+      reply.code(status).send({ ...body, ip });
     },
   );
 
   app.get<IndexQuery & { Params: { uid: string } }>(
     "/v1/pods/by-uid/:uid",
     { config: { lookup: "by-uid" } },
-    async (req, reply) => {
+    (req, reply) => {
       const result = lookup.byUid(req.params.uid, req.query.index);
-      if (result.kind === "hit") return { pod: podView(result.pod) };
+      if (result.kind === "hit") {
+        reply.type(JSON_TYPE).send(`{"pod":${pods.text(result.pod)}}`);
+        return;
+      }
       const { status, body } = failure(result, `UID ${req.params.uid}`);
-      return reply.code(status).send({ ...body, uid: req.params.uid });
+      reply.code(status).send({ ...body, uid: req.params.uid });
     },
   );
 

@@ -46,13 +46,20 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const { metrics } = deps;
   app.server.on("connect", refuseConnect);
   app.server.on("checkExpectation", refuseExpectation);
-  app.addHook("onRequest", async (req, reply) => {
+  // hooks on every request are callback-style: an async hook costs a promise and a turn per request
+  app.addHook("onRequest", (req, reply, done) => {
     if (req.raw.httpVersion === "1.1" && req.headers.host === undefined) {
-      return reply
+      reply
         .code(400)
         .header("connection", "close")
         .send({ error: "BadRequest", message: "an HTTP/1.1 request must carry a Host header" });
+      return;
     }
+    // a request with a body goes on once the bytes in hand are parsed (a turn later, as an async hook
+    // would): a malformed body is then refused as such (400) before any route answers
+    if (req.headers["transfer-encoding"] !== undefined || req.headers["content-length"] !== undefined)
+      queueMicrotask(() => done());
+    else done();
   });
   app.setNotFoundHandler(async (req, reply) => {
     const path = req.url.split("?")[0];
@@ -67,11 +74,10 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     }
     return reply.code(404).send({ error: "NotFound", message: `no route ${req.method} ${path}` });
   });
-  app.addHook("onResponse", async (req, reply) => {
+  app.addHook("onResponse", (req, reply, done) => {
     const route = req.routeOptions.config.lookup;
-    if (!route) return;
-    metrics.lookups.inc({ route, result: lookupResult(reply.statusCode) });
-    metrics.lookupSeconds.observe({ route }, reply.elapsedTime / 1000);
+    if (route) metrics.lookupAnswered(route, lookupResult(reply.statusCode), reply.elapsedTime / 1000);
+    done();
   });
   app.register(healthRoutes, { readiness: deps.readiness, podCount: deps.podCount });
   app.register(metricsRoutes, { metrics });
