@@ -410,16 +410,27 @@ function machine(): BenchResults["machine"] {
 
 async function main(): Promise<void> {
   const started = performance.now();
-  const results: BenchResults = { date: new Date().toISOString(), machine: machine(), sizes: [], totalSeconds: 0 };
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    requestedSizes: SIZES,
+    complete: false,
+    sizes: [],
+    totalSeconds: 0,
+  };
   say(
     `sizes ${SIZES.join(", ")} on ${results.machine.nproc} × ${results.machine.cpuModel}, node ${results.machine.node}`,
   );
-  for (const pods of SIZES) results.sizes.push(await runSize(pods));
-  results.totalSeconds = (performance.now() - started) / 1000;
-  printResults(results);
   mkdirSync(OUT, { recursive: true });
-  writeFileSync(resolve(OUT, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(resolve(OUT, "chart.svg"), chartSvg(results));
+  // written after every size, so a run stopped early still leaves what it measured (complete: false)
+  for (const pods of SIZES) {
+    results.sizes.push(await runSize(pods));
+    results.complete = results.sizes.length === SIZES.length;
+    results.totalSeconds = (performance.now() - started) / 1000;
+    writeFileSync(resolve(OUT, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(resolve(OUT, "chart.svg"), chartSvg(results));
+  }
+  printResults(results);
   say(`wrote ${resolve(OUT, "latest.json")} and chart.svg in ${results.totalSeconds.toFixed(0)} s`);
 }
 

@@ -48,6 +48,9 @@ export interface SizeResult {
 export interface BenchResults {
   date: string;
   machine: { nproc: number; cpuModel: string; memoryBytes: number; node: string; platform: string };
+  /** BENCH_SIZES; `sizes` holds those measured so far (complete: all of them) */
+  requestedSizes: number[];
+  complete: boolean;
   sizes: SizeResult[];
   totalSeconds: number;
 }
