@@ -310,7 +310,7 @@ export function chartSvg(r: BenchResults): string {
   const height = 150;
   const top = 60;
   const parts: string[] = [];
-  const width = 2 * panelWidth + 40;
+  const width = Math.max(2 * panelWidth + 40, 20 + 5 * 170);
   panels.forEach((p, n) => {
     const x0 = 20 + (n % 2) * panelWidth;
     const y0 = top + Math.floor(n / 2) * (height + 70);
