@@ -103,5 +103,5 @@ describe("npm run bench (a 200-pod smoke run)", () => {
     expect(svg.startsWith("<svg")).toBe(true);
     expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
     expect(svg).toContain("200 pods");
-  }, 240_000);
+  }, 360_000);
 });
