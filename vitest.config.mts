@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["src/**/*.spec.ts", "capabilities/**/*.spec.ts", "test/**/*.spec.ts"],
+    include: ["src/**/*.spec.ts", "capabilities/**/*.spec.ts", "test/**/*.spec.ts", "bench/**/*.spec.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Integration tests start real servers and a Pepr module per file: keep files in separate

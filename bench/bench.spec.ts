@@ -1,0 +1,107 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { BenchResults, ContenderResult } from "./report";
+
+const WRITES = 3;
+
+/** `npm run bench` at 200 pods, with short phases: it must run to the end and write every figure. */
+function smokeRun(out: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise(done => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", resolve(__dirname, "main.ts")],
+      {
+        env: {
+          ...process.env,
+          BENCH_SIZES: "200",
+          BENCH_SECONDS: "0.3",
+          BENCH_LOAD_SECONDS: "1.5",
+          BENCH_WRITES: String(WRITES),
+          BENCH_OUT: out,
+        },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const positive = (n: number | undefined) => expect(n, "a figure").toBeGreaterThan(0);
+
+function expectLookupFigures(c: ContenderResult) {
+  positive(c.lookup?.sequential.p50Ms);
+  positive(c.lookup?.sequential.p99Ms);
+  expect(c.lookup?.sequential.failures).toBe(0);
+  positive(c.lookup?.concurrent.perSecond);
+  expect(c.lookup?.concurrent.clients).toBe(16);
+  expect(c.lookup?.concurrent.failures).toBe(0);
+}
+
+function expectContenderFigures(c: ContenderResult, podindex: boolean) {
+  expect(c.available, `${c.key}: ${c.reason}`).toBe(true);
+  positive(c.startToReadySeconds);
+  positive(c.memory?.rssBytes);
+  positive(c.memory?.heapUsedBytes);
+  positive(c.memory?.maxRssBytes);
+  expect(c.memory!.rssPerPodBytes).toBeCloseTo(c.memory!.rssBytes / 200);
+  expectLookupFigures(c);
+  positive(c.underLoad?.updatesPerSecond);
+  positive(c.underLoad?.lookup.requests);
+  expect(c.underLoad?.lookup.failures).toBe(0);
+  // every write showed up in a lookup, within the bench's 5 s
+  expect(c.writeToLookup).toMatchObject({ requests: WRITES, failures: 0 });
+  positive(c.writeToLookup?.p99Ms);
+  if (!podindex) return;
+  positive(c.underLoad?.forwardAuth?.requests);
+  expect(c.underLoad?.forwardAuth?.failures).toBe(0);
+  positive(c.underLoad?.forwardAuth?.p99Ms);
+  expect(Number.isFinite(c.underLoad?.eventLoopLagP99Ms)).toBe(true);
+  positive(c.underLoad?.metricsScrapeMs?.max);
+}
+
+describe("npm run bench (a 200-pod smoke run)", () => {
+  const out = mkdtempSync(join(tmpdir(), "podindex-bench-"));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it("runs to the end, prints the targets and writes well-formed JSON with every figure, and a chart", async () => {
+    const run = await smokeRun(out);
+    expect(run.code, run.stderr.slice(-2000)).toBe(0);
+    expect(run.stdout).toContain("targets (issue 12)");
+    for (const figure of [
+      "start to ready",
+      "RSS per pod",
+      "lookups/s",
+      "forward-auth p99",
+      "event-loop lag p99",
+      "API write → lookup p99",
+    ])
+      expect(run.stdout).toContain(figure);
+
+    const results = JSON.parse(readFileSync(join(out, "latest.json"), "utf8")) as BenchResults;
+    expect(results.machine.node).toBe(process.version);
+    positive(results.machine.nproc);
+    positive(results.machine.memoryBytes);
+    expect(results.machine.cpuModel).not.toBe("");
+    expect(results.sizes.map(s => s.pods)).toEqual([200]);
+    const [size] = results.sizes;
+    expect(size.podBytes.mean).toBeGreaterThan(15_000);
+    positive(size.pagedList.seconds);
+    expect(size.pagedList.pageSize).toBe(500);
+    expect(size.contenders.map(c => c.key)).toEqual(["feed", "pepr", "informer", "constant"]);
+    const [feed, pepr, informer, constant] = size.contenders;
+    expectContenderFigures(feed, true);
+    expectContenderFigures(informer, false);
+    expectLookupFigures(constant);
+    // the Pepr-bindings source is measured when the module takes it up, and says why not otherwise
+    if (pepr.available) expectContenderFigures(pepr, true);
+    else expect(pepr.reason).toMatch(/\w/);
+
+    const svg = readFileSync(join(out, "chart.svg"), "utf8");
+    expect(svg.startsWith("<svg")).toBe(true);
+    expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
+    expect(svg).toContain("200 pods");
+  }, 360_000);
+});

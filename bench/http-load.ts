@@ -1,0 +1,146 @@
+/**
+ * The bench's HTTP clients (node:http, keep-alive): one-off requests, sequential latency and
+ * throughput under concurrent clients. Times are in milliseconds.
+ */
+import { Agent, request } from "node:http";
+import { performance } from "node:perf_hooks";
+
+export interface Reply {
+  status: number;
+  body: string;
+}
+
+export interface RequestOptions {
+  agent?: Agent;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** One request; a fresh connection unless an agent is given. */
+export function send(url: string, opts: RequestOptions = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: opts.method ?? "GET",
+        agent: opts.agent,
+        headers: { ...(opts.agent ? {} : { connection: "close" }), ...opts.headers },
+      },
+      res => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(opts.body);
+  });
+}
+
+/** The pth quantile (0–1) of ascending samples. */
+export function quantile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+export interface Latency {
+  requests: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** answers that were not the expected status */
+  failures: number;
+}
+
+function summarise(samples: number[], failures: number): Latency {
+  samples.sort((a, b) => a - b);
+  return {
+    requests: samples.length,
+    p50Ms: quantile(samples, 0.5),
+    p99Ms: quantile(samples, 0.99),
+    maxMs: samples[samples.length - 1] ?? NaN,
+    failures,
+  };
+}
+
+export interface Load {
+  /** the ith request's URL */
+  url: (i: number) => string;
+  headers?: (i: number) => Record<string, string>;
+  /** the status a correct answer has (a 404 or 503 is counted as a failure, not a sample) */
+  expect?: number;
+}
+
+/**
+ * Requests one after another on one keep-alive connection, for `seconds` (after `warmup` requests)
+ * or until `until` resolves.
+ */
+export async function sequential(
+  load: Load,
+  seconds: number,
+  until?: Promise<unknown>,
+  warmup = 200,
+): Promise<Latency> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const samples: number[] = [];
+  let failures = 0;
+  let done = false;
+  let end = Infinity;
+  void until?.then(() => (done = true));
+  const deadline = () => (until ? done : performance.now() > end);
+  try {
+    for (let i = 0; ; i++) {
+      if (i === warmup) end = performance.now() + seconds * 1000;
+      if (i >= warmup && deadline()) break;
+      const t0 = performance.now();
+      const res = await send(load.url(i), { agent, headers: load.headers?.(i) });
+      const ms = performance.now() - t0;
+      if (i < warmup) continue;
+      if (res.status === (load.expect ?? 200)) samples.push(ms);
+      else failures++;
+    }
+  } finally {
+    agent.destroy();
+  }
+  return summarise(samples, failures);
+}
+
+export interface Throughput extends Latency {
+  perSecond: number;
+  clients: number;
+}
+
+/** `clients` keep-alive connections, each sending its next request when its last is answered, for `seconds`. */
+export async function concurrent(load: Load, clients: number, seconds: number): Promise<Throughput> {
+  const agent = new Agent({ keepAlive: true, maxSockets: clients });
+  const samples: number[] = [];
+  let failures = 0;
+  let next = 0;
+  const warm = performance.now() + 500;
+  let end = Infinity;
+  let started = 0;
+  const worker = async () => {
+    while (performance.now() < end) {
+      const i = next++;
+      const t0 = performance.now();
+      const res = await send(load.url(i), { agent, headers: load.headers?.(i) });
+      if (t0 < warm) continue;
+      if (res.status === (load.expect ?? 200)) samples.push(performance.now() - t0);
+      else failures++;
+    }
+  };
+  const t = setTimeout(() => {
+    started = performance.now();
+    end = started + seconds * 1000;
+  }, 500);
+  try {
+    await Promise.all(Array.from({ length: clients }, worker));
+  } finally {
+    clearTimeout(t);
+    agent.destroy();
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  return { ...summarise(samples, failures), perSecond: samples.length / elapsed, clients };
+}

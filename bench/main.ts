@@ -1,0 +1,440 @@
+/**
+ * npm run bench: podindex against a hand-written client-node informer and a constant Fastify
+ * route, at each size in BENCH_SIZES (default 1000,10000,100000 realistic pods), through the
+ * simulated kube-apiserver. Every contender is its own process, started one after another against
+ * the same cluster. Prints the figures and the targets of issue 12, and writes them as JSON
+ * (BENCH_OUT, default bench/results: latest.json) with an SVG chart (chart.svg). A program, not a
+ * test: it asserts nothing (bench/bench.spec.ts checks that a small run completes).
+ *
+ * Tuning (for a quick run): BENCH_SECONDS (each lookup measurement, default 3), BENCH_LOAD_SECONDS
+ * (the 1,000 updates/s phase, default 8), BENCH_WRITES (API write → lookup samples, default 40).
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import type { ChildMemory, ChildMessage } from "./child";
+import { concurrent, quantile, send, sequential, type Latency, type Load, type Throughput } from "./http-load";
+import { chartSvg, printResults, type BenchResults, type ContenderResult, type SizeResult } from "./report";
+import { benchPod, namespacesFor, type SimReady, type SimRequest } from "./fleet";
+
+const numberEnv = (name: string, fallback: number) => {
+  const raw = process.env[name];
+  const n = raw === undefined || raw === "" ? fallback : Number(raw);
+  if (!(n > 0)) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  return n;
+};
+const SIZES = (process.env.BENCH_SIZES || "1000,10000,100000").split(",").map(s => {
+  const n = Number(s.trim());
+  if (!Number.isInteger(n) || n < 100) throw new Error(`BENCH_SIZES: "${s}" is not a whole number ≥ 100`);
+  return n;
+});
+const OUT = resolve(process.env.BENCH_OUT || resolve(__dirname, "results"));
+const SECONDS = numberEnv("BENCH_SECONDS", 3);
+const LOAD_SECONDS = numberEnv("BENCH_LOAD_SECONDS", 8);
+const WRITES = numberEnv("BENCH_WRITES", 40);
+const UPDATES_PER_SECOND = 1000;
+const CLIENTS = 16;
+const TSX = ["--import", "tsx"];
+
+const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+const say = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+/** The simulated cluster's process, and the questions it answers over IPC. */
+class Sim {
+  #next = 1;
+  readonly #pending = new Map<number, (result: unknown) => void>();
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly ready: SimReady,
+  ) {
+    child.on("message", (m: { id?: number; result?: unknown }) => {
+      if (m.id !== undefined) this.#pending.get(m.id)?.(m.result);
+      this.#pending.delete(m.id!);
+    });
+  }
+
+  static async start(pods: number): Promise<Sim> {
+    // 100k realistic pods and their watch history need more than Node's default heap
+    const child = fork(resolve(__dirname, "sim-host.ts"), [], {
+      execArgv: [...TSX, "--max-old-space-size=16384"],
+      env: { ...process.env, BENCH_PODS: String(pods), LOG_LEVEL: "warn" },
+    });
+    const ready = await new Promise<SimReady>((ok, fail) => {
+      child.once("exit", code => fail(new Error(`the simulated cluster exited (${code}) before it was seeded`)));
+      child.on("message", (m: SimReady) => m.type === "ready" && ok(m));
+    });
+    child.removeAllListeners("exit");
+    return new Sim(child, ready);
+  }
+
+  ask<T>(cmd: SimRequest): Promise<T> {
+    const id = this.#next++;
+    return new Promise(ok => {
+      this.#pending.set(id, ok as (r: unknown) => void);
+      this.child.send({ ...cmd, id });
+    });
+  }
+
+  async close(): Promise<void> {
+    const exited = new Promise(r => this.child.once("exit", r));
+    this.child.disconnect();
+    await exited;
+  }
+}
+
+/** A contender's process: its port, its output's tail (for why it failed), and its exit. */
+interface Running {
+  child: ChildProcess;
+  url: string;
+  tail: () => string;
+  exited: Promise<number | null>;
+}
+
+async function startChild(file: string, env: Record<string, string>): Promise<Running> {
+  const child = fork(resolve(__dirname, file), [], {
+    execArgv: ["--expose-gc", ...TSX],
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env },
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
+  let output = "";
+  const keep = (c: Buffer) => (output = (output + c.toString()).slice(-4000));
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  const exited = new Promise<number | null>(r => child.once("exit", code => r(code)));
+  const tail = () => output.trim().split("\n").slice(-5).join(" | ");
+  const port = await Promise.race([
+    new Promise<number>(ok => child.on("message", (m: ChildMessage) => m.type === "listening" && ok(m.port))),
+    exited.then(code => {
+      throw new Error(`exited (${code}) before listening: ${tail()}`);
+    }),
+  ]);
+  return { child, url: `http://127.0.0.1:${port}`, tail, exited };
+}
+
+async function stopChild(r: Running): Promise<void> {
+  if (r.child.exitCode === null && r.child.connected) r.child.disconnect();
+  const killed = setTimeout(() => r.child.kill("SIGKILL"), 5000);
+  await r.exited;
+  clearTimeout(killed);
+}
+
+/** Poll /readyz until it answers 200; the seconds since `t0`. `check` (every half second) may throw to give up. */
+async function untilReady(r: Running, t0: number, timeoutMs: number, check?: () => Promise<void>): Promise<number> {
+  let exitedWith: number | null | undefined;
+  void r.exited.then(code => (exitedWith = code));
+  for (let n = 0; ; n++) {
+    if (exitedWith !== undefined) throw new Error(`exited (${exitedWith}) before ready: ${r.tail()}`);
+    if (check && n % 10 === 0) await check();
+    const res = await send(`${r.url}/readyz`).catch(() => undefined);
+    if (res?.status === 200) return (performance.now() - t0) / 1000;
+    if (performance.now() - t0 > timeoutMs)
+      throw new Error(`not ready after ${(timeoutMs / 1000).toFixed(0)} s: ${res?.body.slice(0, 200) ?? "no answer"}`);
+    await sleep(50);
+  }
+}
+
+function memoryOf(r: Running): Promise<ChildMemory> {
+  return new Promise(ok => {
+    const on = (m: ChildMessage) => {
+      if (m.type !== "memory") return;
+      r.child.off("message", on);
+      ok(m);
+    };
+    r.child.on("message", on);
+    r.child.send("memory");
+  });
+}
+
+/** The simulator's own time to serve, and this process's to parse, the whole pod list in pages of 500. */
+async function pagedListSeconds(sim: Sim): Promise<{ seconds: number; pods: number; bytes: number }> {
+  const t0 = performance.now();
+  let token = "";
+  let pods = 0;
+  let bytes = 0;
+  do {
+    const res = await send(
+      `${sim.ready.url}/api/v1/pods?limit=500${token ? `&continue=${encodeURIComponent(token)}` : ""}`,
+    );
+    if (res.status !== 200)
+      throw new Error(`the simulator's pod list answered ${res.status}: ${res.body.slice(0, 200)}`);
+    bytes += res.body.length;
+    const page = JSON.parse(res.body) as { items: unknown[]; metadata: { continue?: string } };
+    pods += page.items.length;
+    token = page.metadata.continue ?? "";
+  } while (token);
+  return { seconds: (performance.now() - t0) / 1000, pods, bytes };
+}
+
+/** Random pods' lookups (every pod is served by PodIndex "all"), the same sequence for every contender. */
+function lookups(pods: number): Load {
+  let seed = 42;
+  const ips = Array.from({ length: 4096 }, () => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return benchPod(seed % pods, pods).ip;
+  });
+  return { url: i => `/v1/pods/by-ip/${ips[i % ips.length]}` };
+}
+
+const at = (base: string, load: Load): Load => ({ ...load, url: i => base + load.url(i) });
+
+/** Forward-auth decisions for callers PodIndex "fission" serves (its first tenth of the namespaces), all allowed. */
+function forwardAuths(base: string, pods: number): Load {
+  const namespaces = namespacesFor(pods);
+  const served = Math.max(1, Math.floor(namespaces / 10));
+  return {
+    url: () => `${base}/v1/forward-auth?index=fission&namespace=team-1&name=fn`,
+    headers: i => ({
+      "x-forwarded-for": benchPod(((i * 7919) % Math.floor(pods / namespaces)) * namespaces + (i % served), pods).ip,
+    }),
+  };
+}
+
+/** Write a label through the simulator's HTTP API, then look the pod up until the answer shows it. */
+async function writeToLookup(base: string, sim: Sim, pods: number, tag: string): Promise<Latency> {
+  const samples: number[] = [];
+  let failures = 0;
+  const { Agent } = await import("node:http");
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  for (let k = 0; k < WRITES; k++) {
+    const pod = benchPod((k * 104729 + 17) % pods, pods);
+    const value = `${tag}-${k}`;
+    const t0 = performance.now();
+    const res = await send(`${sim.ready.url}/api/v1/namespaces/${pod.namespace}/pods/${pod.name}`, {
+      method: "PATCH",
+      headers: { "content-type": "application/merge-patch+json" },
+      body: JSON.stringify({ metadata: { labels: { "bench-write": value } } }),
+    });
+    if (res.status !== 200)
+      throw new Error(`PATCH pod ${pod.namespace}/${pod.name}: ${res.status} ${res.body.slice(0, 200)}`);
+    for (;;) {
+      const answer = await send(`${base}/v1/pods/by-ip/${pod.ip}`, { agent });
+      if (answer.body.includes(`"bench-write":"${value}"`)) {
+        samples.push(performance.now() - t0);
+        break;
+      }
+      if (performance.now() - t0 > 5000) {
+        failures++;
+        break;
+      }
+    }
+  }
+  agent.destroy();
+  samples.sort((a, b) => a - b);
+  return {
+    requests: samples.length,
+    p50Ms: quantile(samples, 0.5),
+    p99Ms: quantile(samples, 0.99),
+    maxMs: samples[samples.length - 1] ?? NaN,
+    failures,
+  };
+}
+
+const LAG = /^podindex_event_loop_lag_seconds\{quantile="(0\.99|1)"\} (\S+)$/gm;
+
+/** Lookups (and, for podindex, forward-auth and /metrics every second) while 1,000 pod updates a second flow. */
+async function underLoad(r: Running, sim: Sim, pods: number, podindex: boolean): Promise<ContenderResult["underLoad"]> {
+  if (podindex) await send(`${r.url}/metrics`); // the lag quantiles count from the last scrape
+  const updates = sim.ask<{ written: number; seconds: number }>({
+    type: "updates",
+    perSecond: UPDATES_PER_SECOND,
+    seconds: LOAD_SECONDS,
+  });
+  const scrapes: { ms: number; lagP99Ms: number; lagMaxMs: number }[] = [];
+  let over = false;
+  void updates.then(() => (over = true));
+  const scraper = async () => {
+    await sleep(1000);
+    while (!over) {
+      const t0 = performance.now();
+      const res = await send(`${r.url}/metrics`);
+      const lag = Object.fromEntries([...res.body.matchAll(LAG)].map(m => [m[1], Number(m[2]) * 1000]));
+      scrapes.push({ ms: performance.now() - t0, lagP99Ms: lag["0.99"] ?? NaN, lagMaxMs: lag["1"] ?? NaN });
+      await sleep(Math.max(0, 1000 - (performance.now() - t0)));
+    }
+  };
+  const [lookup, forwardAuth, written] = await Promise.all([
+    sequential(at(r.url, lookups(pods)), 0, updates, 50),
+    podindex ? sequential(forwardAuths(r.url, pods), 0, updates, 50) : undefined,
+    updates,
+    podindex ? scraper() : undefined,
+  ]);
+  const sortedMs = scrapes.map(s => s.ms).sort((a, b) => a - b);
+  return {
+    updatesPerSecond: written.written / written.seconds,
+    lookup,
+    ...(podindex
+      ? {
+          forwardAuth,
+          eventLoopLagP99Ms: Math.max(...scrapes.map(s => s.lagP99Ms).filter(Number.isFinite)),
+          eventLoopLagMaxMs: Math.max(...scrapes.map(s => s.lagMaxMs).filter(Number.isFinite)),
+          metricsScrapeMs: { p50: quantile(sortedMs, 0.5), max: sortedMs[sortedMs.length - 1] },
+        }
+      : {}),
+  };
+}
+
+async function lookupFigures(base: string, pods: number): Promise<{ sequential: Latency; concurrent: Throughput }> {
+  return {
+    sequential: await sequential(at(base, lookups(pods)), SECONDS),
+    concurrent: await concurrent(at(base, lookups(pods)), CLIENTS, SECONDS),
+  };
+}
+
+interface Plan {
+  key: ContenderResult["key"];
+  file: string;
+  env: Record<string, string>;
+  podindex: boolean;
+}
+
+const PLANS: Plan[] = [
+  { key: "feed", file: "run-module.ts", env: { PODINDEX_SOURCE: "feed" }, podindex: true },
+  { key: "pepr", file: "run-module.ts", env: { PODINDEX_SOURCE: "pepr" }, podindex: true },
+  { key: "informer", file: "informer-server.ts", env: {}, podindex: false },
+];
+
+async function runContender(plan: Plan, sim: Sim, pods: number, readyTimeoutMs: number): Promise<ContenderResult> {
+  const from = await sim.ask<number>({ type: "requestCount" });
+  const t0 = performance.now();
+  let r: Running | undefined;
+  try {
+    r = await startChild(plan.file, {
+      ...plan.env,
+      KUBECONFIG: sim.ready.kubeconfigPath,
+      PODINDEX_TRUSTED_PROXIES: "127.0.0.1/32",
+    });
+    // podindex's paged feed lists with `limit`, Pepr's watcher does not: a module that ignores
+    // PODINDEX_SOURCE=pepr would be measured as the feed
+    const source = async () => {
+      const lists = await sim.ask<string[]>({ type: "podListsSince", from });
+      if (plan.key === "pepr" && lists.some(p => /[?&]limit=/.test(p)))
+        throw new Error("PODINDEX_SOURCE=pepr was not taken up: the module listed pods with its paged feed");
+    };
+    const startToReadySeconds = await untilReady(r, t0, readyTimeoutMs, source);
+    await source();
+    const memory = await memoryOf(r);
+    const sample = await send(`${r.url}${lookups(pods).url(0)}`);
+    const lookup = await lookupFigures(r.url, pods);
+    const load = await underLoad(r, sim, pods, plan.podindex);
+    const write = await writeToLookup(r.url, sim, pods, plan.key);
+    return {
+      key: plan.key,
+      available: true,
+      startToReadySeconds,
+      memory: {
+        rssBytes: memory.rss,
+        heapUsedBytes: memory.heapUsed,
+        maxRssBytes: memory.maxRss,
+        rssPerPodBytes: memory.rss / pods,
+        heapPerPodBytes: memory.heapUsed / pods,
+      },
+      lookup,
+      underLoad: load,
+      writeToLookup: write,
+      sampleAnswer: sample.body,
+    };
+  } catch (err) {
+    return { key: plan.key, available: false, reason: (err as Error).message };
+  } finally {
+    if (r) await stopChild(r);
+  }
+}
+
+async function runConstant(body: string, pods: number): Promise<ContenderResult> {
+  const r = await startChild("constant-server.ts", { BENCH_CONSTANT_BODY: body });
+  try {
+    return { key: "constant", available: true, lookup: await lookupFigures(r.url, pods) };
+  } finally {
+    await stopChild(r);
+  }
+}
+
+async function runSize(pods: number): Promise<SizeResult> {
+  const loadBefore = os.loadavg()[0];
+  say(`${pods} pods: seeding the simulated cluster`);
+  const sim = await Sim.start(pods);
+  try {
+    const { podBytes, seedSeconds, namespaces, slices } = sim.ready;
+    say(
+      `${pods} pods in ${namespaces} namespaces, ${slices} EndpointSlices, ${podBytes.mean} B of JSON a pod (seeded in ${seedSeconds.toFixed(1)} s)`,
+    );
+    const list = await pagedListSeconds(sim);
+    say(
+      `the simulator's paged list: ${list.seconds.toFixed(2)} s for ${list.pods} pods (${(list.bytes / 1e6).toFixed(0)} MB)`,
+    );
+    const contenders: ContenderResult[] = [];
+    let feedReady = 0;
+    for (const plan of PLANS) {
+      const timeout = plan.key === "pepr" ? Math.max(60_000, 3000 * feedReady) : 600_000;
+      say(`${pods} pods: ${plan.key}`);
+      const result = await runContender(plan, sim, pods, timeout);
+      if (plan.key === "feed" && result.available) feedReady = result.startToReadySeconds!;
+      say(
+        result.available
+          ? `${plan.key}: ready in ${result.startToReadySeconds!.toFixed(2)} s`
+          : `${plan.key}: not available (${result.reason})`,
+      );
+      contenders.push(result);
+    }
+    const body = contenders.find(c => c.sampleAnswer)?.sampleAnswer ?? "{}";
+    say(`${pods} pods: constant Fastify route`);
+    contenders.push(await runConstant(body, pods));
+    return {
+      pods,
+      namespaces,
+      slices,
+      podBytes,
+      seedSeconds,
+      pagedList: { seconds: list.seconds, bytes: list.bytes, pageSize: 500 },
+      contenders,
+      loadAverage: { before: loadBefore, after: os.loadavg()[0] },
+    };
+  } finally {
+    await sim.close();
+  }
+}
+
+function machine(): BenchResults["machine"] {
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  return {
+    nproc: os.availableParallelism(),
+    cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? "unknown",
+    memoryBytes: os.totalmem(),
+    node: process.version,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+  };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    requestedSizes: SIZES,
+    complete: false,
+    sizes: [],
+    totalSeconds: 0,
+  };
+  say(
+    `sizes ${SIZES.join(", ")} on ${results.machine.nproc} × ${results.machine.cpuModel}, node ${results.machine.node}`,
+  );
+  mkdirSync(OUT, { recursive: true });
+  // written after every size, so a run stopped early still leaves what it measured (complete: false)
+  for (const pods of SIZES) {
+    results.sizes.push(await runSize(pods));
+    results.complete = results.sizes.length === SIZES.length;
+    results.totalSeconds = (performance.now() - started) / 1000;
+    writeFileSync(resolve(OUT, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(resolve(OUT, "chart.svg"), chartSvg(results));
+  }
+  printResults(results);
+  say(`wrote ${resolve(OUT, "latest.json")} and chart.svg in ${results.totalSeconds.toFixed(0)} s`);
+}
+
+main().catch(err => {
+  console.error(err);
+  process.exit(1);
+});
