@@ -54,7 +54,8 @@ export interface Latency {
   failures: number;
 }
 
-function summarise(samples: number[], failures: number): Latency {
+/** p50, p99 and max of latency samples (ms), sorted in place. */
+export function summarise(samples: number[], failures: number): Latency {
   samples.sort((a, b) => a - b);
   return {
     requests: samples.length,

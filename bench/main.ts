@@ -15,7 +15,16 @@ import os from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { ChildMemory, ChildMessage } from "./child";
-import { concurrent, quantile, send, sequential, type Latency, type Load, type Throughput } from "./http-load";
+import {
+  concurrent,
+  quantile,
+  send,
+  sequential,
+  summarise,
+  type Latency,
+  type Load,
+  type Throughput,
+} from "./http-load";
 import { chartSvg, printResults, type BenchResults, type ContenderResult, type SizeResult } from "./report";
 import { benchPod, namespacesFor, type SimReady, type SimRequest } from "./fleet";
 
@@ -222,14 +231,7 @@ async function writeToLookup(base: string, sim: Sim, pods: number, tag: string):
     }
   }
   agent.destroy();
-  samples.sort((a, b) => a - b);
-  return {
-    requests: samples.length,
-    p50Ms: quantile(samples, 0.5),
-    p99Ms: quantile(samples, 0.99),
-    maxMs: samples[samples.length - 1] ?? NaN,
-    failures,
-  };
+  return summarise(samples, failures);
 }
 
 const LAG = /^podindex_event_loop_lag_seconds\{quantile="(0\.99|1)"\} (\S+)$/gm;

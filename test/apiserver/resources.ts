@@ -1,4 +1,5 @@
 import { decodeLease } from "./leases";
+import { PEPR_STORE_CRD } from "../../scripts/manifests";
 import { CrdSchema } from "./schema";
 
 /** The kinds the simulated apiserver serves: built-in ones, and those CRDs register. */
@@ -96,27 +97,5 @@ export function typesFromCrd(crd: KObject): ResourceType[] {
     }));
 }
 
-/** Pepr's PeprStore CRD (pepr.dev/v1), as `pepr build` puts it in the module's manifests. */
-export const peprStoreCrd: KObject = {
-  apiVersion: "apiextensions.k8s.io/v1",
-  kind: "CustomResourceDefinition",
-  metadata: { name: "peprstores.pepr.dev" },
-  spec: {
-    group: "pepr.dev",
-    scope: "Namespaced",
-    names: { plural: "peprstores", singular: "peprstore", kind: "PeprStore" },
-    versions: [
-      {
-        name: "v1",
-        served: true,
-        storage: true,
-        schema: {
-          openAPIV3Schema: {
-            type: "object",
-            properties: { data: { type: "object", additionalProperties: { type: "string" } } },
-          },
-        },
-      },
-    ],
-  },
-};
+/** Pepr's PeprStore CRD (pepr.dev/v1): the one the build ships in the module's manifests. */
+export const peprStoreCrd: KObject = PEPR_STORE_CRD;

@@ -1,7 +1,7 @@
 import { K8s, kind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimulatedApiServer } from "../apiserver/server";
-import { startCluster } from "../support/cluster";
+import { replacePodBehindOutage, startCluster } from "../support/cluster";
 import { eventually, startModule } from "../support/module";
 import { PodIndex } from "../../src/kinds/podindex";
 
@@ -195,25 +195,7 @@ describe("podindex module against the simulated API server", () => {
 
     // like transcript 10: the apiserver goes away; another one on the same etcd takes writes
     const restore = await sim.outage();
-    const pods = sim.store.type("", "v1", "pods")!;
-    sim.store.delete(pods, "apps", "victim", 0);
-    sim.create({
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: "successor", namespace: "apps", labels: { app: "web" } },
-      spec: { nodeName: "node-b", containers: [{ name: "main", image: "nginx:1.27" }] },
-    });
-    sim.store.update(
-      pods,
-      "apps",
-      "successor",
-      cur => ({ ...cur, status: { phase: "Running", podIP: "10.42.3.3", podIPs: [{ ip: "10.42.3.3" }] } }),
-      {
-        fieldManager: "kubelet",
-        operation: "Update",
-        subresource: "status",
-      },
-    );
+    replacePodBehindOutage(sim, "apps", "victim", "successor", "10.42.3.3");
     // lookups keep answering from the cache while the apiserver is away, and the index says it is degraded
     expect((await podAt("10.42.3.3")).body.pod?.name).toBe("victim");
     await eventually(async () => {

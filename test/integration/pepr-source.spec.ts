@@ -4,7 +4,7 @@ import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimulatedApiServer } from "../apiserver/server";
-import { startCluster } from "../support/cluster";
+import { replacePodBehindOutage, startCluster } from "../support/cluster";
 import { eventually, startModule } from "../support/module";
 import { makeSlice } from "../support/slices";
 import { PodIndex } from "../../src/kinds/podindex";
@@ -217,22 +217,7 @@ describe("PODINDEX_SOURCE=pepr: pods and EndpointSlices through Pepr bindings", 
 
     // the apiserver goes away (every binding's watch is cut); another one on the same etcd takes writes
     const restore = await sim.outage();
-    const pods = sim.store.type("", "v1", "pods")!;
-    sim.store.delete(pods, "apps", "victim", 0);
-    sim.create({
-      apiVersion: "v1",
-      kind: "Pod",
-      metadata: { name: "successor", namespace: "apps", labels: { app: "web" } },
-      spec: { nodeName: "node-b", containers: [{ name: "main", image: "nginx:1.27" }] },
-    });
-    sim.store.update(
-      pods,
-      "apps",
-      "successor",
-      cur => ({ ...cur, status: { phase: "Running", podIP: "10.44.0.40", podIPs: [{ ip: "10.44.0.40" }] } }),
-      { fieldManager: "kubelet", operation: "Update", subresource: "status" },
-    );
-    const successorUid = sim.get("v1", "Pod", "successor", "apps")!.metadata.uid;
+    const successorUid = replacePodBehindOutage(sim, "apps", "victim", "successor", "10.44.0.40");
     // the bindings retry every PEPR_RESYNC_DELAY_SECONDS meanwhile, far past KFC's default give-up
     // count, and lookups answer from the cache
     await new Promise(r => setTimeout(r, 7000));

@@ -36,3 +36,33 @@ export async function createRunningPod(namespace: string, name: string, ip: stri
     status: { phase: "Running", podIP: ip, podIPs: [{ ip }], conditions: [{ type: "Ready", status: "True" }] },
   });
 }
+
+/**
+ * What happens to the data while the apiserver is away and another one on the same etcd takes
+ * writes: pod `victim` is deleted and a new pod `successor`, running, gets its IP. Returns the
+ * successor's uid.
+ */
+export function replacePodBehindOutage(
+  sim: SimulatedApiServer,
+  namespace: string,
+  victim: string,
+  successor: string,
+  ip: string,
+): string {
+  const pods = sim.store.type("", "v1", "pods")!;
+  sim.store.delete(pods, namespace, victim, 0);
+  sim.create({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: successor, namespace, labels: { app: "web" } },
+    spec: { nodeName: "node-b", containers: [{ name: "main", image: "nginx:1.27" }] },
+  });
+  sim.store.update(
+    pods,
+    namespace,
+    successor,
+    cur => ({ ...cur, status: { phase: "Running", podIP: ip, podIPs: [{ ip }] } }),
+    { fieldManager: "kubelet", operation: "Update", subresource: "status" },
+  );
+  return sim.get("v1", "Pod", successor, namespace)!.metadata.uid;
+}
