@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseMicroTime } from "./leases";
 import type { KObject } from "./resources";
 import { startApiServer, type SimulatedApiServer } from "./server";
-import { loadTranscript, shape, type Exchange } from "./transcript";
+import { loadTranscript, readWatch, shape, type Exchange } from "./transcript";
 
 const LEASES = "/apis/coordination.k8s.io/v1/namespaces/tx11/leases";
 
@@ -98,19 +98,8 @@ describe("simulated kube-apiserver: Leases", () => {
         const res = await fetch(sim.url + path, { signal: abort.signal });
         expect(res.status).toBe(200);
         const events: KObject[] = [];
-        const done = (async () => {
-          let buffer = "";
-          try {
-            for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-              buffer += Buffer.from(chunk).toString("utf8");
-              const lines = buffer.split("\n");
-              buffer = lines.pop()!;
-              for (const line of lines) if (line) events.push(JSON.parse(line));
-            }
-          } catch {
-            /* aborted by the test, as the recorder did */
-          }
-        })();
+        // the test aborts it, as the recorder did
+        const done = readWatch(res, events).then(() => undefined);
         watch = { events, done, abort };
         continue;
       }

@@ -2,6 +2,7 @@ import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startApiServer, type KObject, type SimulatedApiServer } from "./server";
+import { readWatch } from "./transcript";
 
 /** Behaviour of the simulated apiserver that the transcripts cannot show at test speed. */
 describe("simulated kube-apiserver", () => {
@@ -20,20 +21,7 @@ describe("simulated kube-apiserver", () => {
     const abort = new AbortController();
     const events: KObject[] = [];
     const res = await fetch(sim.url + path, { signal: abort.signal });
-    const reading = (async () => {
-      let buffer = "";
-      try {
-        for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-          buffer += Buffer.from(chunk).toString("utf8");
-          const lines = buffer.split("\n");
-          buffer = lines.pop()!;
-          for (const line of lines) if (line) events.push(JSON.parse(line));
-        }
-        return "closed-by-server";
-      } catch {
-        return "aborted";
-      }
-    })();
+    const reading = readWatch(res, events);
     await during();
     const ended = await Promise.race([reading, new Promise(r => setTimeout(() => r("timeout"), ms))]);
     abort.abort();

@@ -4,7 +4,7 @@ import { eventually } from "../support/module";
 import { kubectl, kubectlInstalled, kubectlWatch } from "./kubectl";
 import { startApiServer, type KObject, type SimulatedApiServer } from "./server";
 import { humanDuration } from "./table";
-import { recordedStep, resend } from "./transcript";
+import { readWatch, recordedStep, resend } from "./transcript";
 
 const FILE = "11-kubectl-fidelity-leases.json";
 
@@ -70,19 +70,7 @@ describe("Tables", () => {
       },
     );
     const events: KObject[] = [];
-    const reading = (async () => {
-      let buffer = "";
-      try {
-        for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-          buffer += Buffer.from(chunk).toString("utf8");
-          const lines = buffer.split("\n");
-          buffer = lines.pop()!;
-          for (const line of lines) if (line) events.push(JSON.parse(line));
-        }
-      } catch {
-        /* aborted */
-      }
-    })();
+    const reading = readWatch(res, events);
     for (const step of ["7j.", "7k.", "7l."]) await resend(sim.url, recordedStep(FILE, step));
     await eventually(() => expect(events).toHaveLength(3));
     abort.abort();

@@ -103,3 +103,22 @@ export function project(body: unknown, keptPaths: string[]): KObject {
   }
   return out;
 }
+
+/**
+ * Collect a watch response's events into `events` as they arrive; resolves "closed-by-server"
+ * when the server ends the stream, "aborted" when the request is aborted.
+ */
+export async function readWatch(res: Response, events: KObject[]): Promise<"closed-by-server" | "aborted"> {
+  let buffer = "";
+  try {
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      buffer += Buffer.from(chunk).toString("utf8");
+      const lines = buffer.split("\n");
+      buffer = lines.pop()!;
+      for (const line of lines) if (line) events.push(JSON.parse(line));
+    }
+    return "closed-by-server";
+  } catch {
+    return "aborted";
+  }
+}
