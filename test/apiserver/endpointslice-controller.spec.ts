@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { callApi } from "./transcript";
 import { eventually } from "../support/module";
 import { makeSlice } from "../support/slices";
 import { startApiServer, type KObject, type SimulatedApiServer } from "./server";
@@ -8,14 +9,8 @@ describe("EndpointSlice controller", () => {
   let sim: SimulatedApiServer;
   afterEach(() => sim.close());
 
-  const call = async (method: string, path: string, body?: unknown, contentType = "application/json") => {
-    const res = await fetch(sim.url + path, {
-      method,
-      headers: body === undefined ? {} : { "content-type": contentType },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as KObject };
-  };
+  const call = (method: string, path: string, body?: unknown, contentType?: string) =>
+    callApi(sim.url, method, path, body, contentType);
   const pod = async (name: string, labels: Record<string, string>, ip: string, ready: boolean, phase = "Running") => {
     const made = await call("POST", "/api/v1/namespaces/apps/pods", {
       metadata: { name, labels },

@@ -2,20 +2,13 @@ import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startApiServer, type KObject, type SimulatedApiServer } from "./server";
-import { readWatch } from "./transcript";
+import { callApi, readWatch } from "./transcript";
 
 /** Behaviour of the simulated apiserver that the transcripts cannot show at test speed. */
 describe("simulated kube-apiserver", () => {
   let sim: SimulatedApiServer;
-  const call = async (method: string, path: string, body?: unknown, contentType = "application/json") => {
-    const res = await fetch(sim.url + path, {
-      method,
-      headers: body === undefined ? {} : { "content-type": contentType },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text.startsWith("{") ? JSON.parse(text) : text) as KObject };
-  };
+  const call = (method: string, path: string, body?: unknown, contentType?: string) =>
+    callApi(sim.url, method, path, body, contentType);
   /** the events a watch receives until `ms` have passed (or the server ends it) */
   const watchFor = async (path: string, ms: number, during: () => Promise<unknown> = async () => {}) => {
     const abort = new AbortController();

@@ -122,3 +122,20 @@ export async function readWatch(res: Response, events: KObject[]): Promise<"clos
     return "aborted";
   }
 }
+
+/** One request to the simulator as a client makes it: a JSON body when given; the answer's JSON (or text). */
+export async function callApi(
+  baseUrl: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = "application/json",
+): Promise<{ status: number; body: KObject }> {
+  const res = await fetch(baseUrl + path, {
+    method,
+    headers: body === undefined ? {} : { "content-type": contentType },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text.startsWith("{") ? JSON.parse(text) : text) as KObject };
+}

@@ -1,21 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { podIndexCrd } from "../support/cluster";
 import { startApiServer, type KObject, type SimulatedApiServer } from "./server";
-import { recordedStep, resend } from "./transcript";
+import { callApi, recordedStep, resend } from "./transcript";
 
 const FILE = "11-kubectl-fidelity-leases.json";
 
 /** dryRun and fieldValidation parameters of writes, against transcript 11 (steps 2g, 4a–4g). */
 describe("write options", () => {
   let sim: SimulatedApiServer;
-  const call = async (method: string, path: string, body?: unknown, contentType = "application/json") => {
-    const res = await fetch(sim.url + path, {
-      method,
-      headers: body === undefined ? {} : { "content-type": contentType },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as KObject };
-  };
+  const call = (method: string, path: string, body?: unknown, contentType?: string) =>
+    callApi(sim.url, method, path, body, contentType);
   /** the types of the events a pods+podindexes watch from the current version sees while `during` runs */
   const eventsDuring = async (during: () => Promise<unknown>) => {
     const rv = sim.store.resourceVersion;
