@@ -28,14 +28,12 @@ export class Manager {
 
   constructor(private readonly o: ManagerOptions) {
     this.#leadership = o.leadership ?? new AlwaysLeader();
-    this.#leadership.onChange(() => void this.#follow());
   }
 
   /** Use this Leadership instead of the one given at construction (before start: the configuration picks it). */
   useLeadership(leadership: Leadership): void {
     if (this.#state !== "new") throw new Error("the leadership is chosen before the manager starts");
     this.#leadership = leadership;
-    leadership.onChange(() => void this.#follow());
   }
 
   /** Add a runnable (before start); its readiness kind is registered now. */
@@ -64,6 +62,7 @@ export class Manager {
       this.o.log.debug({ runnable: r.name }, "started");
     }
     if (this.#state !== "running") return;
+    this.#leadership.onChange(() => void this.#follow());
     await this.#leadership.start();
     await this.#follow();
   }

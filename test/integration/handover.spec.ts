@@ -6,7 +6,7 @@ import { K8s, kind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PodIndex } from "../../src/kinds/podindex";
 import type { SimulatedApiServer } from "../apiserver/server";
-import { createRunningPod, startCluster } from "../support/cluster";
+import { applyPodIndex, createRunningPod, startCluster } from "../support/cluster";
 import { eventually } from "../support/module";
 
 const LEASE = { durationSeconds: 3, renewDeadlineSeconds: 2, retryPeriodSeconds: 0.5 };
@@ -81,15 +81,7 @@ describe("two replicas, one Lease", () => {
     sim = await startCluster();
     await K8s(kind.Namespace).Create({ metadata: { name: "apps" } });
     await createRunningPod("apps", "web-1", "10.42.0.10", { app: "web" });
-    await K8s(PodIndex).Apply(
-      {
-        apiVersion: "podindex.dev/v1alpha1",
-        kind: "PodIndex",
-        metadata: { name: "web" },
-        spec: { namespaces: ["apps"] },
-      },
-      { force: true },
-    );
+    await applyPodIndex("web", { namespaces: ["apps"] });
     replicas = await Promise.all([startReplica(sim, "replica-a"), startReplica(sim, "replica-b")]);
     for (const r of replicas)
       await eventually(async () => expect((await fetch(`http://127.0.0.1:${r.port}/readyz`)).status).toBe(200), 30_000);

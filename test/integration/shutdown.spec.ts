@@ -9,9 +9,8 @@ import { createInterface } from "node:readline";
 import { K8s, kind } from "kubernetes-fluent-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimulatedApiServer } from "../apiserver/server";
-import { createRunningPod, startCluster } from "../support/cluster";
+import { applyPodIndex, createRunningPod, startCluster } from "../support/cluster";
 import { eventually } from "../support/module";
-import { PodIndex } from "../../src/kinds/podindex";
 
 const DRAIN_MS = 1_000;
 /** drain + src/shutdown.ts's DEFAULT_CLOSE_TIMEOUT_MS: the bound the process must exit within */
@@ -36,15 +35,7 @@ describe("SIGTERM on the running module (pepr.ts)", () => {
     sim = await startCluster();
     await K8s(kind.Namespace).Create({ metadata: { name: "apps" } });
     await createRunningPod("apps", "web-1", POD_IP, { app: "web" });
-    await K8s(PodIndex).Apply(
-      {
-        apiVersion: "podindex.dev/v1alpha1",
-        kind: "PodIndex",
-        metadata: { name: "web" },
-        spec: { namespaces: ["apps"] },
-      },
-      { force: true },
-    );
+    await applyPodIndex("web", { namespaces: ["apps"] });
 
     // Pepr's watcher serves its own /healthz over TLS (port 3000) with the certificate it is given
     certs = mkdtempSync(join(tmpdir(), "podindex-shutdown-"));

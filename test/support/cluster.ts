@@ -1,4 +1,5 @@
 import { K8s, kind } from "kubernetes-fluent-client";
+import { PodIndex, type PodIndexSpec } from "../../src/kinds/podindex";
 import { load as loadYaml } from "js-yaml";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -65,4 +66,12 @@ export function replacePodBehindOutage(
     { fieldManager: "kubelet", operation: "Update", subresource: "status" },
   );
   return sim.get("v1", "Pod", successor, namespace)!.metadata.uid;
+}
+
+/** Apply a PodIndex (server-side apply, as `kubectl apply --server-side` would). */
+export async function applyPodIndex(name: string, spec: PodIndexSpec): Promise<void> {
+  await K8s(PodIndex).Apply(
+    { apiVersion: "podindex.dev/v1alpha1", kind: "PodIndex", metadata: { name }, spec },
+    { force: true },
+  );
 }
