@@ -11,30 +11,10 @@ import { makeSlice } from "../test/support/slices";
 import { benchPod, namespacesFor, podIndexes, type SimCommand, type SimReady } from "./fleet";
 import { RealisticPods, placeOf } from "./realistic-pod";
 
-/**
- * The simulator sorts every object of a type on every list page (O(n log n) a page: 200 sorts of
- * 100k pods for one paged list), where kube-apiserver's watch cache keeps them in order. The bench
- * keeps each sorted list until the next write, so a list costs what a real apiserver's would.
- */
-function keepListsSorted(sim: SimulatedApiServer): void {
-  const store = sim.store;
-  const sort = store.listShared.bind(store);
-  let sorted = new Map<string, readonly KObject[]>();
-  let at = store.resourceVersion;
-  store.listShared = (t, namespace) => {
-    if (store.resourceVersion !== at) [sorted, at] = [new Map(), store.resourceVersion];
-    const key = `${t.group}/${t.plural}/${namespace ?? ""}`;
-    let list = sorted.get(key);
-    if (!list) sorted.set(key, (list = sort(t, namespace)));
-    return list;
-  };
-}
-
 async function seed(pods: number): Promise<{ sim: SimulatedApiServer; ready: SimReady }> {
   const t0 = performance.now();
   const namespaces = namespacesFor(pods);
   const sim = await startCluster();
-  keepListsSorted(sim);
   for (let n = 0; n < namespaces; n++)
     sim.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: `team-${n}` } });
   for (const pi of podIndexes(namespaces)) sim.create(pi);

@@ -164,13 +164,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
   const faults = new Faults();
   const stopController = opts.endpointSliceController ? startEndpointSliceController(store) : () => {};
 
-  async function list(
-    res: ServerResponse,
-    req: IncomingMessage,
-    t: Target,
-    query: URLSearchParams,
-    accept: string,
-  ): Promise<void> {
+  async function list(res: ServerResponse, t: Target, query: URLSearchParams, accept: string): Promise<void> {
     const asked = Number(checkResourceVersion(query.get("resourceVersion")) ?? 0);
     if (asked > store.resourceVersion && query.get("resourceVersionMatch") !== "Exact") {
       // kube-apiserver waits ~3 s for its cache to reach a version from the future, then gives up
@@ -208,7 +202,6 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       if ((match === "Exact" || (pageable && !match)) && store.isExpired(rv))
         throw expired("The resourceVersion for the provided list is too old.");
     }
-    let items = store.listShared(t.type, t.namespace).filter(o => labels(o) && fields(o));
     let listRv = String(store.resourceVersion);
     let start = "";
     const token = query.get("continue");
@@ -218,18 +211,22 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
       if (decoded.rv !== -1) listRv = String(decoded.rv);
       start = decoded.start;
     }
-    const key = (o: KObject) => `${o.metadata.namespace ?? ""}/${o.metadata.name}\u0000`;
-    if (start) items = items.filter(o => key(o) > start);
+    const selected = query.get("labelSelector") || query.get("fieldSelector");
+    const page = store.page(t.type, {
+      namespace: t.namespace,
+      // a token resumes after its key and a NUL (`ns/name\0`), as upstream's do
+      after: start.replace(/\u0000$/, ""),
+      limit: pageable ? limit : 0,
+      matches: selected ? o => labels(o) && fields(o) : undefined,
+    });
     const metadata: KObject = { resourceVersion: listRv };
-    if (pageable && items.length > limit) {
-      const last = items[limit - 1];
-      metadata.continue = continueToken(Number(listRv), key(last));
-      if (!query.get("labelSelector")) metadata.remainingItemCount = items.length - limit;
-      items = items.slice(0, limit);
+    if (page.lastKey !== undefined) {
+      metadata.continue = continueToken(Number(listRv), `${page.lastKey}\u0000`);
+      if (!query.get("labelSelector")) metadata.remainingItemCount = page.remaining;
     } else if (t.type.custom) metadata.continue = "";
-    items = items.map(o => structuredClone(o));
+    // served as stored: serialised at once, never changed
+    const items = page.items;
     if (accept.includes("as=Table")) return send(res, 200, toTable(t.type, items, listRv, includeObjectOf(query)));
-    void req;
     send(res, 200, { kind: `${t.type.kind}List`, apiVersion: apiVersionOf(t.type), metadata, items });
   }
 
@@ -289,7 +286,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     try {
       if (fault?.type === "status" && fault.code === 410) throw faultStatus(fault, "watch", () => "");
       if (!rvParam || rvParam === "0") {
-        for (const o of store.list(t.type, t.namespace)) if (matches(o)) write("ADDED", o);
+        for (const o of store.listShared(t.type, t.namespace)) if (matches(o)) write("ADDED", o);
       } else backlog = store.eventsSince(Number(rvParam));
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
@@ -478,7 +475,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
         if (kind === "watch") return watch(req, res, t, url.searchParams, fault);
         const delay = opts.listDelayMs?.[t.type.plural];
         if (delay) await sleep(delay);
-        return await list(res, req, t, url.searchParams, String(req.headers.accept ?? ""));
+        return await list(res, t, url.searchParams, String(req.headers.accept ?? ""));
       }
       await write(req, res, t, url.searchParams, bytes);
     } catch (err) {

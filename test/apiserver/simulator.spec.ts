@@ -188,6 +188,33 @@ describe("simulated kube-apiserver", () => {
     );
   });
 
+  it("keeps key order across writes between pages, within a namespace, and under a selector", async () => {
+    await call("POST", "/api/v1/namespaces", { metadata: { name: "zeta" } });
+    for (const name of ["d", "b", "f"]) await call("POST", "/api/v1/namespaces/default/pods", pod(name, { tier: "x" }));
+    await call("POST", "/api/v1/namespaces/zeta/pods", { ...pod("a"), metadata: { name: "a", namespace: "zeta" } });
+    const names = (r: { body: { items: KObject[] } }) =>
+      r.body.items.map(p => `${p.metadata.namespace}/${p.metadata.name}`);
+    const first = await call("GET", "/api/v1/pods?limit=2");
+    expect(names(first)).toEqual(["default/b", "default/d"]);
+    // between pages: an update keeps the order, a create lands in its place, a delete leaves it
+    await call(
+      "PATCH",
+      "/api/v1/namespaces/default/pods/d",
+      { metadata: { labels: { v: "2" } } },
+      "application/merge-patch+json",
+    );
+    await call("POST", "/api/v1/namespaces/default/pods", pod("e", { tier: "x" }));
+    await call("DELETE", "/api/v1/namespaces/default/pods/f?gracePeriodSeconds=0");
+    const rest = await call("GET", `/api/v1/pods?limit=2&continue=${encodeURIComponent(first.body.metadata.continue)}`);
+    expect(names(rest)).toEqual(["default/e", "zeta/a"]);
+    expect(rest.body.metadata.continue).toBeUndefined();
+    expect(names(await call("GET", "/api/v1/namespaces/zeta/pods"))).toEqual(["zeta/a"]);
+    const selected = await call("GET", "/api/v1/pods?labelSelector=tier%3Dx&limit=1");
+    expect(names(selected)).toEqual(["default/b"]);
+    expect(selected.body.metadata.remainingItemCount).toBeUndefined();
+    const next = `/api/v1/pods?labelSelector=tier%3Dx&limit=5&continue=${encodeURIComponent(selected.body.metadata.continue)}`;
+    expect(names(await call("GET", next))).toEqual(["default/d", "default/e"]);
+  });
   it("serves kubectl: get (as a table), label and delete", async () => {
     let kubectl = true;
     try {

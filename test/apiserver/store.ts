@@ -33,12 +33,69 @@ const TERMINAL = new Set(["Succeeded", "Failed"]);
 const randomSuffix = () =>
   Array.from({ length: 5 }, () => "bcdfghjklmnpqrstvwxz2456789"[Math.floor(Math.random() * 27)]).join("");
 
-/** What a write compares to decide it is a no-op: the content, without version and field managers. */
-function content(o: KObject): KObject {
-  const c = clone(o);
-  delete c.metadata.resourceVersion;
-  delete c.metadata.managedFields;
-  return c;
+/** What a write compares to decide it is a no-op: the content, without version and field managers (a shallow view, no copy). */
+const content = (o: KObject): KObject => ({
+  ...o,
+  metadata: { ...o.metadata, resourceVersion: undefined, managedFields: undefined },
+});
+
+/** etcd's key order: `/registry/<resource>/<namespace>/<name>` keys sort byte-wise. */
+const orderKey = (o: KObject) => `${o.metadata.namespace ?? ""}/${o.metadata.name}`;
+const byKey = (a: Entry, b: Entry) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+/** A stored object and its place in key order; a write replaces `obj`, so the order holds. */
+interface Entry {
+  key: string;
+  obj: KObject;
+}
+
+/**
+ * The objects of one type, by id, and (once asked for, until the next create or delete) in key
+ * order, as kube-apiserver's watch cache keeps them: a list page is a binary search and a slice,
+ * not a sort of every object.
+ */
+class Kept {
+  readonly byId = new Map<string, Entry>();
+  #sorted: Entry[] | undefined;
+
+  set(id: string, obj: KObject): void {
+    const entry = this.byId.get(id);
+    if (entry) entry.obj = obj;
+    else {
+      this.byId.set(id, { key: orderKey(obj), obj });
+      this.#sorted = undefined;
+    }
+  }
+
+  delete(id: string): void {
+    if (this.byId.delete(id)) this.#sorted = undefined;
+  }
+
+  /** the entries in key order, or those of one namespace (a contiguous run of them) */
+  sorted(namespace?: string): readonly Entry[] {
+    const all = (this.#sorted ??= [...this.byId.values()].sort(byKey));
+    if (!namespace) return all;
+    return all.slice(firstAfter(all, `${namespace}/`), firstAfter(all, `${namespace}/\uffff`));
+  }
+}
+
+/** The index of the first entry whose key is greater than `key` (binary search). */
+function firstAfter(entries: readonly Entry[], key: string): number {
+  let [lo, hi] = [0, entries.length];
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (entries[mid].key <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** One list page: its objects (shared, read-only) and how many more match after it. */
+export interface ListPage {
+  items: readonly KObject[];
+  /** the key a continue token resumes after, when there are more */
+  lastKey?: string;
+  remaining: number;
 }
 
 const managers = (o: KObject) =>
@@ -51,7 +108,7 @@ const managers = (o: KObject) =>
 export class Store {
   #rv = 100;
   readonly #types = new Map<string, ResourceType>();
-  readonly #objects = new Map<string, Map<string, KObject>>();
+  readonly #objects = new Map<string, Kept>();
   readonly #history: StoredEvent[] = [];
   /** watches and continue tokens from an RV below this are expired */
   #oldestRv = 100;
@@ -79,7 +136,7 @@ export class Store {
   registerType(t: ResourceType): void {
     const key = typeKey(t.group, t.version, t.plural);
     this.#types.set(key, t);
-    if (!this.#objects.has(key)) this.#objects.set(key, new Map());
+    if (!this.#objects.has(key)) this.#objects.set(key, new Kept());
   }
 
   type(group: string, version: string, plural: string): ResourceType | undefined {
@@ -104,15 +161,42 @@ export class Store {
    * what it returns (a list page).
    */
   listShared(t: ResourceType, namespace?: string): readonly KObject[] {
-    return [...this.#objects.get(this.#key(t))!.values()]
-      .filter(o => !namespace || o.metadata.namespace === namespace)
-      .map(o => ({ key: `${o.metadata.namespace ?? ""}/${o.metadata.name}`, o }))
-      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      .map(e => e.o);
+    return this.#kept(t)
+      .sorted(namespace)
+      .map(e => e.obj);
+  }
+
+  /**
+   * Up to `limit` (0: all) stored objects that `matches`, in key order after `after` (a key as
+   * ListPage.lastKey gives it, "" for the first page), shared and read-only. `remaining` counts the
+   * matches after the page; with no filter it costs nothing (a count, not a scan).
+   */
+  page(
+    t: ResourceType,
+    opts: { namespace?: string; after?: string; limit?: number; matches?: (o: KObject) => boolean },
+  ): ListPage {
+    const entries = this.#kept(t).sorted(opts.namespace);
+    const from = opts.after ? firstAfter(entries, opts.after) : 0;
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
+    const matches = opts.matches;
+    if (!matches) {
+      const items = entries.slice(from, from + limit).map(e => e.obj);
+      const remaining = Math.max(0, entries.length - from - items.length);
+      return { items, remaining, ...(remaining > 0 ? { lastKey: entries[from + items.length - 1].key } : {}) };
+    }
+    const items: KObject[] = [];
+    let remaining = 0;
+    let lastKey: string | undefined;
+    for (let i = from; i < entries.length; i++) {
+      if (!matches(entries[i].obj)) continue;
+      if (items.length < limit) [lastKey] = [entries[i].key, items.push(entries[i].obj)];
+      else remaining++;
+    }
+    return { items, remaining, ...(remaining > 0 ? { lastKey } : {}) };
   }
 
   get(t: ResourceType, namespace: string | undefined, name: string): KObject | undefined {
-    const o = this.#objects.get(this.#key(t))!.get(this.#id(t, namespace, name));
+    const o = this.#shared(t, namespace, name);
     return o && clone(o);
   }
 
@@ -143,10 +227,11 @@ export class Store {
         throw badRequest("the namespace of the provided object does not match the namespace sent on the request");
       }
       if (!namespace) throw badRequest("a namespace is required");
-      if (!this.get(this.type("", "v1", "namespaces")!, undefined, namespace)) throw notFound("namespaces", namespace);
+      if (!this.#shared(this.type("", "v1", "namespaces")!, undefined, namespace))
+        throw notFound("namespaces", namespace);
       obj.metadata.namespace = namespace;
     } else delete obj.metadata.namespace;
-    if (this.get(t, namespace, obj.metadata.name)) throw alreadyExists(t.plural, obj.metadata.name, t.group);
+    if (this.#shared(t, namespace, obj.metadata.name)) throw alreadyExists(t.plural, obj.metadata.name, t.group);
     obj.apiVersion = apiVersionOf(t);
     obj.kind = t.kind;
     Object.assign(obj.metadata, { uid: randomUUID(), creationTimestamp: now() });
@@ -200,14 +285,14 @@ export class Store {
     change: (current: KObject) => KObject,
     opts: WriteOptions & { expectRv?: string },
   ): KObject {
-    const current = this.mustGet(t, namespace, name);
+    const current = this.#mustShare(t, namespace, name);
     const proposed = change(clone(current));
     // a body that does not decode is a 400 even when its version is stale (decoding comes first)
     t.decode?.(proposed);
     if (opts.expectRv && opts.expectRv !== current.metadata.resourceVersion) throw conflict(t.plural, name, t.group);
     let next: KObject;
     if (opts.subresource === "status") {
-      next = { ...clone(current), status: proposed.status };
+      next = { ...current, metadata: { ...current.metadata }, status: proposed.status };
     } else {
       next = proposed;
       next.metadata = {
@@ -234,9 +319,9 @@ export class Store {
       isDeepStrictEqual(content(next), content(current)) &&
       (opts.operation === "Update" || isDeepStrictEqual(managers(next), managers(current)))
     ) {
-      return current;
+      return clone(current);
     }
-    if (opts.dryRun) return next;
+    if (opts.dryRun) return clone(next);
     if (next.metadata.generation !== undefined) {
       const specChanged = !isDeepStrictEqual(next.spec, current.spec);
       if (t.kind === "EndpointSlice" || specChanged) next.metadata.generation = current.metadata.generation + 1;
@@ -245,7 +330,7 @@ export class Store {
       // the last finalizer is gone: the object goes, and the response keeps the old version
       delete next.metadata.finalizers;
       this.#remove(t, current, next);
-      return next;
+      return clone(next);
     }
     return this.#commit(t, "MODIFIED", current, next);
   }
@@ -258,10 +343,10 @@ export class Store {
     gracePeriodSeconds?: number,
     dryRun = false,
   ): { object?: KObject; status?: KObject } {
-    const current = this.mustGet(t, namespace, name);
+    const current = this.#mustShare(t, namespace, name);
     if (t.kind === "Pod" && !dryRun) return { object: this.#deletePod(t, current, gracePeriodSeconds) };
     if (current.metadata.finalizers?.length > 0 || (t.kind === "Pod" && dryRun)) {
-      if (current.metadata.deletionTimestamp || dryRun) return { object: current };
+      if (current.metadata.deletionTimestamp || dryRun) return { object: clone(current) };
       const next = clone(current);
       next.metadata.deletionTimestamp = now();
       next.metadata.deletionGracePeriodSeconds = 0;
@@ -315,7 +400,7 @@ export class Store {
       this.#remove(t, modified, modified);
       return modified;
     }
-    if (current.metadata.deletionTimestamp) return current;
+    if (current.metadata.deletionTimestamp) return clone(current);
     const seconds = grace ?? current.spec?.terminationGracePeriodSeconds ?? 30;
     const marked = clone(current);
     marked.metadata.deletionTimestamp = new Date(Date.now() + seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -333,16 +418,16 @@ export class Store {
   }
 
   #remove(t: ResourceType, current: KObject, lastState: KObject): void {
-    this.#objects.get(this.#key(t))!.delete(this.#id(t, current.metadata.namespace, current.metadata.name));
-    const gone = clone(lastState);
-    gone.metadata.resourceVersion = String(++this.#rv);
+    this.#kept(t).delete(this.#id(t, current.metadata.namespace, current.metadata.name));
+    const gone = { ...lastState, metadata: { ...lastState.metadata, resourceVersion: String(++this.#rv) } };
     this.#record({ type: "DELETED", resource: this.#key(t), object: gone, prev: current, rv: this.#rv });
   }
 
   #commit(t: ResourceType, type: EventType, prev: KObject | undefined, next: KObject): KObject {
     next.metadata.resourceVersion = String(++this.#rv);
-    this.#objects.get(this.#key(t))!.set(this.#id(t, next.metadata.namespace, next.metadata.name), next);
-    this.#record({ type, resource: this.#key(t), object: clone(next), prev: prev && clone(prev), rv: this.#rv });
+    this.#kept(t).set(this.#id(t, next.metadata.namespace, next.metadata.name), next);
+    // stored objects are never changed in place (a write stores a new one), so events share them
+    this.#record({ type, resource: this.#key(t), object: next, prev, rv: this.#rv });
     return clone(next);
   }
 
@@ -372,6 +457,21 @@ export class Store {
     return entries.some(same)
       ? entries.map(m => (same(m) ? { ...m, time: now() } : m))
       : [...entries, this.#managed(t, opts)];
+  }
+
+  #kept(t: ResourceType): Kept {
+    return this.#objects.get(this.#key(t))!;
+  }
+
+  /** the stored object itself: read-only */
+  #shared(t: ResourceType, namespace: string | undefined, name: string): KObject | undefined {
+    return this.#kept(t).byId.get(this.#id(t, namespace, name))?.obj;
+  }
+
+  #mustShare(t: ResourceType, namespace: string | undefined, name: string): KObject {
+    const o = this.#shared(t, namespace, name);
+    if (!o) throw notFound(t.plural, name, t.group);
+    return o;
   }
 
   #key(t: ResourceType): string {

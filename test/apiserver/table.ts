@@ -180,7 +180,7 @@ function columnsOf(t: ResourceType): { columns: KObject[]; cells: (o: KObject) =
  */
 export function toTable(
   t: ResourceType,
-  items: KObject[],
+  items: readonly KObject[],
   resourceVersion: string,
   include: IncludeObject,
   columns = true,
