@@ -215,7 +215,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     const page = store.page(t.type, {
       namespace: t.namespace,
       // a token resumes after its key and a NUL (`ns/name\0`), as upstream's do
-      after: start.replace(/\u0000$/, ""),
+      after: start.endsWith("\u0000") ? start.slice(0, -1) : start,
       limit: pageable ? limit : 0,
       matches: selected ? o => labels(o) && fields(o) : undefined,
     });
