@@ -33,6 +33,16 @@ describe("Metrics", () => {
     await sleep(30);
     expect((await lag())["1"]).toBeLessThan(blocked["1"]); // the next scrape covers only its own interval
   });
+
+  it("reads an idle loop as (nearly) no lag, not as the sampler's own 10 ms interval", async () => {
+    t = testServer({});
+    await t.app.ready();
+    await lag();
+    await sleep(300); // an idle loop: only the sampler's ticks
+    const idle = await lag();
+    expect(idle["0.5"]).toBeLessThan(0.003);
+    expect(idle["0.99"]).toBeLessThan(0.005);
+  });
 });
 
 describe("lookup metrics", () => {

@@ -3,6 +3,9 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { SinkHealth } from "./sinks/postgres-mirror";
 import type { IndexSummary } from "./status/summary";
 
+/** how often (ms) the event-loop lag sampler ticks */
+const LAG_SAMPLE_MS = 10;
+
 /** Lookup outcomes as /metrics labels them, from the HTTP status a lookup route answered. */
 export function lookupResult(status: number): string {
   switch (status) {
@@ -83,8 +86,8 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly #lastEvent = new Map<string, number>();
-  /** the event loop's delays since the last scrape (Node's sampler, every 10 ms while enabled) */
-  readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  /** the event loop's delays since the last scrape (Node's sampler, every LAG_SAMPLE_MS while enabled) */
+  readonly #loopDelay = monitorEventLoopDelay({ resolution: LAG_SAMPLE_MS });
   readonly #now: () => number;
 
   constructor(sample: {
@@ -197,9 +200,11 @@ export class Metrics {
       collect() {
         this.reset();
         if (loopDelay.count === 0) return;
-        this.set({ quantile: "0.5" }, loopDelay.percentile(50) / 1e9);
-        this.set({ quantile: "0.99" }, loopDelay.percentile(99) / 1e9);
-        this.set({ quantile: "1" }, loopDelay.max / 1e9);
+        // Node records the time between the sampler's ticks, its own interval included: the lag is what exceeds it
+        const lag = (ns: number) => Math.max(0, ns / 1e6 - LAG_SAMPLE_MS) / 1000;
+        this.set({ quantile: "0.5" }, lag(loopDelay.percentile(50)));
+        this.set({ quantile: "0.99" }, lag(loopDelay.percentile(99)));
+        this.set({ quantile: "1" }, lag(loopDelay.max));
         loopDelay.reset();
       },
     });

@@ -111,7 +111,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
   constructor(opts: PagedFeedOptions) {
     const { kubeConfig, backoff, ...rest } = opts;
     this.#opts = {
-      pageSize: 500,
+      pageSize: 100,
       watchSeconds: 300,
       idleTimeoutMs: 90_000,
       requestTimeoutMs: 60_000,

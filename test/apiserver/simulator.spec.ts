@@ -192,8 +192,8 @@ describe("simulated kube-apiserver", () => {
     await call("POST", "/api/v1/namespaces", { metadata: { name: "zeta" } });
     for (const name of ["d", "b", "f"]) await call("POST", "/api/v1/namespaces/default/pods", pod(name, { tier: "x" }));
     await call("POST", "/api/v1/namespaces/zeta/pods", { ...pod("a"), metadata: { name: "a", namespace: "zeta" } });
-    const names = (r: { body: { items: KObject[] } }) =>
-      r.body.items.map(p => `${p.metadata.namespace}/${p.metadata.name}`);
+    const names = (r: { body: KObject }) =>
+      r.body.items.map((p: KObject) => `${p.metadata.namespace}/${p.metadata.name}`);
     const first = await call("GET", "/api/v1/pods?limit=2");
     expect(names(first)).toEqual(["default/b", "default/d"]);
     // between pages: an update keeps the order, a create lands in its place, a delete leaves it
