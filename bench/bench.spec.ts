@@ -19,6 +19,7 @@ function smokeRun(out: string): Promise<{ code: number | null; stdout: string; s
           BENCH_SIZES: "200",
           BENCH_SECONDS: "0.3",
           BENCH_LOAD_SECONDS: "1.5",
+          BENCH_SETTLE_SECONDS: "0.5",
           BENCH_WRITES: String(WRITES),
           BENCH_OUT: out,
         },

@@ -6,9 +6,15 @@
  * (BENCH_OUT, default bench/results: latest.json) with an SVG chart (chart.svg). A program, not a
  * test: it asserts nothing (bench/bench.spec.ts checks that a small run completes).
  *
+ * Each contender runs as it is deployed: its code bundled by esbuild (as `pepr build` bundles the
+ * module), its packages loaded from node_modules, plain `node` with no TypeScript loader in the
+ * process (tsx's loader alone costs about 60 MiB of RSS).
+ *
  * Tuning (for a quick run): BENCH_SECONDS (each lookup measurement, default 3), BENCH_LOAD_SECONDS
- * (the 1,000 updates/s phase, default 8), BENCH_WRITES (API write → lookup samples, default 40).
+ * (the 1,000 updates/s phase, default 8), BENCH_WRITES (API write → lookup samples, default 40),
+ * BENCH_SETTLE_SECONDS (idle time after ready before memory is read, default 12).
  */
+import { build } from "esbuild";
 import { fork, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -43,6 +49,7 @@ const OUT = resolve(process.env.BENCH_OUT || resolve(__dirname, "results"));
 const SECONDS = numberEnv("BENCH_SECONDS", 3);
 const LOAD_SECONDS = numberEnv("BENCH_LOAD_SECONDS", 8);
 const WRITES = numberEnv("BENCH_WRITES", 40);
+const SETTLE_SECONDS = numberEnv("BENCH_SETTLE_SECONDS", 12);
 const UPDATES_PER_SECOND = 1000;
 const CLIENTS = 16;
 const TSX = ["--import", "tsx"];
@@ -102,9 +109,28 @@ interface Running {
   exited: Promise<number | null>;
 }
 
+/** where contenders are bundled: inside node_modules, so that their packages resolve from there */
+const BUNDLES = resolve(__dirname, "../node_modules/.cache/podindex-bench");
+
+/** Bundle a contender (bench/<file>.ts) as `pepr build` does the module: our code in one file, packages external. */
+async function bundle(file: string): Promise<string> {
+  const outfile = resolve(BUNDLES, file.replace(/\.ts$/, ".cjs"));
+  await build({
+    entryPoints: [resolve(__dirname, file)],
+    outfile,
+    bundle: true,
+    packages: "external",
+    platform: "node",
+    format: "cjs",
+    keepNames: true,
+    logLevel: "warning",
+  });
+  return outfile;
+}
+
 async function startChild(file: string, env: Record<string, string>): Promise<Running> {
-  const child = fork(resolve(__dirname, file), [], {
-    execArgv: ["--expose-gc", ...TSX],
+  const child = fork(await bundle(file), [], {
+    execArgv: ["--expose-gc"],
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
@@ -317,6 +343,9 @@ async function runContender(plan: Plan, sim: Sim, pods: number, readyTimeoutMs: 
     };
     const startToReadySeconds = await untilReady(r, t0, readyTimeoutMs, source);
     await source();
+    // idle first, so V8's memory reducer has returned the pages the list's garbage left (about 10 s
+    // after allocation slows): the footprint the process keeps, not the list's leftovers
+    await sleep(SETTLE_SECONDS * 1000);
     const memory = await memoryOf(r);
     const sample = await send(`${r.url}${lookups(pods).url(0)}`);
     const lookup = await lookupFigures(r.url, pods);

@@ -84,7 +84,7 @@ export function sizeTable(s: SizeResult): string {
   const col = (get: (c: ContenderResult) => string) => cs.map(c => (c.available ? get(c) : "n/a"));
   const rows: [string, ...string[]][] = [
     ["start to ready (s)", ...col(c => f1(c.startToReadySeconds))],
-    ["RSS after sync and GC", ...col(c => mib(c.memory?.rssBytes))],
+    ["RSS after sync, idle and GC", ...col(c => mib(c.memory?.rssBytes))],
     [
       "RSS / heap per pod",
       ...col(c => (c.memory ? `${kib(c.memory.rssPerPodBytes)} / ${kib(c.memory.heapPerPodBytes)}` : "–")),

@@ -1,6 +1,7 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { makePod } from "../../test/support/pods";
-import { PodCache } from "./pod-cache";
+import { PodCache, ownsIps } from "./pod-cache";
 import type { PodRecord } from "./pod-record";
 
 const names = (pods: PodRecord[]) => pods.map(p => p.name);
@@ -171,5 +172,46 @@ describe("PodCache", () => {
       ["5", "6"],
       ["6", undefined],
     ]);
+  });
+
+  it("answers every IP as a plain scan of its pods would, through any sequence of changes", () => {
+    const IPS = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
+    const change = fc.record({
+      pod: fc.integer({ min: 0, max: 5 }),
+      gone: fc.boolean(),
+      ips: fc.subarray(IPS),
+      phase: fc.constantFrom("Running", "Pending", "Succeeded"),
+      hostNetwork: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(change, { maxLength: 40 }), changes => {
+        const cache = new PodCache();
+        const live = new Map<number, PodRecord>();
+        const removed = new Set<number>(); // a removed UID stays removed (the cache's tombstones)
+        let rv = 1;
+        for (const c of changes) {
+          const uid = `00000000-0000-4000-8000-00000000000${c.pod}`;
+          if (c.gone) {
+            cache.remove({ metadata: { uid } });
+            [live.delete(c.pod), removed.add(c.pod)];
+            continue;
+          }
+          const pod = { uid, name: `p${c.pod}`, ips: c.ips, phase: c.phase, hostNetwork: c.hostNetwork };
+          const rec = cache.upsert(makePod({ ...pod, resourceVersion: String(rv++) }));
+          if (!removed.has(c.pod)) live.set(c.pod, rec!);
+        }
+        const pods = [...live.values()];
+        const owning = (ip: string) => pods.filter(p => p.podIPs.includes(ip) && ownsIps(p));
+        expect(cache.ipCount).toBe(IPS.filter(ip => owning(ip).length > 0).length);
+        for (const ip of IPS) {
+          const owners = owning(ip);
+          const answer = cache.lookupIp(ip);
+          if (owners.length > 1)
+            expect(answer).toMatchObject({ result: "conflict", pods: expect.arrayContaining(owners) });
+          else if (owners.length === 1) expect(answer).toEqual({ result: "hit", pod: owners[0] });
+          else expect(answer.result).toBe("miss");
+        }
+      }),
+    );
   });
 });

@@ -19,15 +19,32 @@ export function ownsIps(rec: PodRecord): boolean {
   return !rec.hostNetwork && !TERMINAL.has(rec.phase);
 }
 
-function addTo(map: Map<string, Set<string>>, key: string, uid: string): void {
-  const set = map.get(key);
-  if (set) set.add(uid);
-  else map.set(key, new Set([uid]));
-}
+/**
+ * IP → the UIDs of the pods that list it. Nearly every IP has one pod, so one UID is kept as the
+ * string itself and only a shared IP gets a Set: at 100k pods, 100k Sets fewer (about 10 MB).
+ */
+class UidsByIp {
+  readonly #map = new Map<string, string | Set<string>>();
 
-function deleteFrom(map: Map<string, Set<string>>, key: string, uid: string): void {
-  const set = map.get(key);
-  if (set?.delete(uid) && set.size === 0) map.delete(key);
+  add(ip: string, uid: string): void {
+    const held = this.#map.get(ip);
+    if (held === undefined) this.#map.set(ip, uid);
+    else if (typeof held !== "string") held.add(uid);
+    else if (held !== uid) this.#map.set(ip, new Set([held, uid]));
+  }
+
+  delete(ip: string, uid: string): void {
+    const held = this.#map.get(ip);
+    if (held === uid) this.#map.delete(ip);
+    else if (typeof held !== "string" && held?.delete(uid) && held.size === 1)
+      this.#map.set(ip, held.values().next().value!);
+  }
+
+  /** the UIDs listing `ip`, oldest listing first */
+  get(ip: string): readonly string[] {
+    const held = this.#map.get(ip);
+    return held === undefined ? [] : typeof held === "string" ? [held] : [...held];
+  }
 }
 
 /**
@@ -37,8 +54,9 @@ function deleteFrom(map: Map<string, Set<string>>, key: string, uid: string): vo
  */
 export class PodCache {
   readonly #byUid = new Map<string, PodRecord>();
-  readonly #listing = new Map<string, Set<string>>();
-  readonly #owners = new Map<string, Set<string>>();
+  readonly #listing = new UidsByIp();
+  /** how many IPs have at least one owner (a listing pod that ownsIps) */
+  #ownedIps = 0;
   readonly #listeners = new Set<CacheListener>();
   /** UIDs recently deleted: UIDs are never reused, so any later event for one is stale */
   readonly #tombstones = new Set<string>();
@@ -95,7 +113,7 @@ export class PodCache {
 
   /** distinct IPs that have at least one live owner */
   get ipCount(): number {
-    return this.#owners.size;
+    return this.#ownedIps;
   }
 
   values(): IterableIterator<PodRecord> {
@@ -109,16 +127,17 @@ export class PodCache {
    * IP explains the miss.
    */
   lookupIp(ip: string, served: (rec: PodRecord) => boolean = () => true): IpLookup {
-    const owners = this.#records(this.#owners.get(ip));
+    const listing = this.#records(this.#listing.get(ip));
+    const owners = listing.filter(ownsIps);
     if (owners.length > 1) {
       owners.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
       return { result: "conflict", pods: owners };
     }
     if (owners.length === 1)
       return served(owners[0]) ? { result: "hit", pod: owners[0] } : { result: "miss", reason: "unknown" };
-    const listing = this.#records(this.#listing.get(ip)).filter(served);
-    if (listing.some(rec => rec.hostNetwork)) return { result: "miss", reason: "hostNetwork" };
-    if (listing.some(rec => TERMINAL.has(rec.phase))) return { result: "miss", reason: "terminal" };
+    const explaining = listing.filter(served);
+    if (explaining.some(rec => rec.hostNetwork)) return { result: "miss", reason: "hostNetwork" };
+    if (explaining.some(rec => TERMINAL.has(rec.phase))) return { result: "miss", reason: "terminal" };
     return { result: "miss", reason: "unknown" };
   }
 
@@ -142,22 +161,30 @@ export class PodCache {
     return () => this.#listeners.delete(listener);
   }
 
-  #records(uids: Set<string> | undefined): PodRecord[] {
-    return uids ? [...uids].map(uid => this.#byUid.get(uid)!) : [];
+  #records(uids: readonly string[]): PodRecord[] {
+    return uids.map(uid => this.#byUid.get(uid)!);
   }
 
+  /** how many pods listing `ip` own it */
+  #owners(ip: string): number {
+    return this.#records(this.#listing.get(ip)).filter(ownsIps).length;
+  }
+
+  /** called with `rec` already in #byUid */
   #index(rec: PodRecord): void {
     const owns = ownsIps(rec);
     for (const ip of rec.podIPs) {
-      addTo(this.#listing, ip, rec.uid);
-      if (owns) addTo(this.#owners, ip, rec.uid);
+      this.#listing.add(ip, rec.uid);
+      if (owns && this.#owners(ip) === 1) this.#ownedIps++;
     }
   }
 
+  /** called with `rec` still in #byUid */
   #unindex(rec: PodRecord): void {
+    const owned = ownsIps(rec);
     for (const ip of rec.podIPs) {
-      deleteFrom(this.#listing, ip, rec.uid);
-      deleteFrom(this.#owners, ip, rec.uid);
+      this.#listing.delete(ip, rec.uid);
+      if (owned && this.#owners(ip) === 0) this.#ownedIps--;
     }
   }
 
