@@ -24,6 +24,22 @@ describe("PodCache", () => {
     expect(cache.ipCount).toBe(2);
   });
 
+  it("keeps labels and annotations as data: a parsed `__proto__` key is a key, not a prototype", () => {
+    const pod = JSON.parse(
+      JSON.stringify(makePod({ labels: { app: "web" }, annotations: { team: "a" } })).replace(
+        '"app":"web"',
+        '"app":"web","__proto__":"x"',
+      ),
+    );
+    const rec = new PodCache({ keepAnnotation: () => true }).upsert(pod)!;
+    expect(Object.getPrototypeOf(rec.labels)).toBe(Object.prototype);
+    expect(Object.entries(rec.labels)).toEqual([
+      ["app", "web"],
+      ["__proto__", "x"],
+    ]);
+    expect(rec.annotations).toEqual({ team: "a" });
+  });
+
   it("ignores objects without uid, name or namespace", () => {
     const cache = new PodCache();
     expect(cache.upsert({ metadata: { name: "x", namespace: "y" } })).toBeUndefined();
@@ -193,7 +209,8 @@ describe("PodCache", () => {
           const uid = `00000000-0000-4000-8000-00000000000${c.pod}`;
           if (c.gone) {
             cache.remove({ metadata: { uid } });
-            [live.delete(c.pod), removed.add(c.pod)];
+            live.delete(c.pod);
+            removed.add(c.pod);
             continue;
           }
           const pod = { uid, name: `p${c.pod}`, ips: c.ips, phase: c.phase, hostNetwork: c.hostNetwork };

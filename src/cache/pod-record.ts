@@ -58,6 +58,37 @@ export interface PodLike {
 
 const iso = (t: string | Date | undefined): string | undefined => (t instanceof Date ? t.toISOString() : t);
 
+/** how many distinct values `intern` remembers before it starts over */
+const INTERNED = 50_000;
+let interned = new Map<string, string>();
+
+/**
+ * One shared copy of a value that many pods repeat (namespace, node, phase, owner, label values):
+ * every parsed pod brings its own copy, and a record would keep it. Bounded: past INTERNED values
+ * the table starts over (records keep what they hold; only sharing with older ones is lost).
+ */
+function intern<T extends string | undefined>(value: T): T {
+  if (value === undefined) return value;
+  const held = interned.get(value);
+  if (held !== undefined) return held as T;
+  if (interned.size >= INTERNED) interned = new Map();
+  interned.set(value, value);
+  return value;
+}
+
+function internedValues(from: Readonly<Record<string, string>> | undefined, keep: (key: string) => boolean) {
+  const out: Record<string, string> = {};
+  for (const key in from) {
+    if (!Object.hasOwn(from, key) || !keep(key)) continue;
+    // an own "__proto__" (JSON.parse makes one) stays a key: assigning it would set the prototype
+    if (key === "__proto__") Object.defineProperty(out, key, { value: from[key], enumerable: true });
+    else out[key] = intern(from[key]);
+  }
+  return Object.freeze(out);
+}
+
+const everyKey = () => true;
+
 /**
  * The compact record of a pod, or undefined when it lacks a uid, name or namespace.
  * Pod IPs come from status.podIPs (status.podIP when absent), normalised, invalid ones dropped.
@@ -68,24 +99,22 @@ export function toPodRecord(pod: PodLike, keepAnnotation: (key: string) => boole
   const status = pod.status ?? {};
   const rawIps = status.podIPs?.length ? status.podIPs.map(p => p.ip) : [status.podIP];
   const podIPs = [...new Set(rawIps.flatMap(ip => (ip ? (normalizeIp(ip) ?? []) : [])))];
-  const annotations: Record<string, string> = {};
-  for (const [key, value] of Object.entries(meta.annotations ?? {})) if (keepAnnotation(key)) annotations[key] = value;
   return Object.freeze({
     uid: meta.uid.toLowerCase(),
     name: meta.name,
-    namespace: meta.namespace,
+    namespace: intern(meta.namespace),
     // copied: the pod object handed in stays the caller's to change
-    labels: Object.freeze({ ...meta.labels }),
-    annotations: Object.freeze(annotations),
+    labels: internedValues(meta.labels, everyKey),
+    annotations: internedValues(meta.annotations, keepAnnotation),
     owners: Object.freeze(
-      (meta.ownerReferences ?? []).map(o => Object.freeze({ kind: o.kind ?? "", name: o.name ?? "" })),
+      (meta.ownerReferences ?? []).map(o => Object.freeze({ kind: intern(o.kind ?? ""), name: intern(o.name ?? "") })),
     ),
-    serviceAccountName: pod.spec?.serviceAccountName,
-    nodeName: pod.spec?.nodeName || undefined,
-    hostIP: status.hostIP ? (normalizeIp(status.hostIP) ?? status.hostIP) : undefined,
+    serviceAccountName: intern(pod.spec?.serviceAccountName),
+    nodeName: intern(pod.spec?.nodeName || undefined),
+    hostIP: intern(status.hostIP ? (normalizeIp(status.hostIP) ?? status.hostIP) : undefined),
     podIPs: Object.freeze(podIPs),
     hostNetwork: pod.spec?.hostNetwork === true,
-    phase: status.phase ?? "Unknown",
+    phase: intern(status.phase ?? "Unknown"),
     ready: status.conditions?.some(c => c.type === "Ready" && c.status === "True") ?? false,
     creationTimestamp: iso(meta.creationTimestamp),
     deletionTimestamp: iso(meta.deletionTimestamp),
