@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startApiServer, type ApiServerOptions, type SimulatedApiServer } from "../../test/apiserver/server";
 import { eventually } from "../../test/support/module";
 import { makePod } from "../../test/support/pods";
+import type { PodLike } from "../cache/pod-record";
 import type { FeedHandlers, FeedPhase } from "./object-feed";
 import { PagedFeed, type PagedFeedOptions, type Tracked } from "./paged-feed";
 
@@ -95,6 +96,34 @@ describe("PagedFeed", () => {
       expect(events).toEqual(["ADDED a", "ADDED b", "ADDED c", "ADDED d", "ADDED e"]);
       expect(lists().map(r => r.path.includes("continue="))).toEqual([false, true, true]);
       expect(fresh).toBe(1); // the completed list proved the cache fresh
+    });
+
+    it("hands a burst of watch events over in time slices, the event loop turning in between", async () => {
+      // a slice of 0 ms ends after each line: one event per turn of the loop, however fast the machine
+      start({ lineSliceMs: 0 });
+      await watching();
+      let turns = 0;
+      let ticking = true;
+      const tick = () => {
+        turns++;
+        if (ticking) setImmediate(tick);
+      };
+      const perTurn = new Map<number, number>();
+      consumer = (_phase, obj) => {
+        if ((obj as PodLike).metadata?.labels?.burst) perTurn.set(turns, (perTurn.get(turns) ?? 0) + 1);
+      };
+      const pods = sim.store.type("", "v1", "pods")!;
+      const BURST = 500;
+      // written in one go: the watch stream carries them back to back, read in a few big reads
+      for (let k = 1; k <= BURST; k++) {
+        const change = (o: Tracked) => ({ ...o, metadata: { ...o.metadata, labels: { burst: String(k) } } });
+        sim.store.update(pods, "default", "abcde"[k % 5], change, { fieldManager: "t", operation: "Update" });
+      }
+      setImmediate(tick);
+      await eventually(() => expect([...perTurn.values()].reduce((a, b) => a + b, 0)).toBe(BURST));
+      ticking = false;
+      // handled as the reads hand them over, hundreds of events would share a turn
+      expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(2);
     });
 
     it("then follows the watch: created, changed and deleted objects, each proving the cache fresh", async () => {
