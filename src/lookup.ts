@@ -21,7 +21,7 @@ export interface ExposedPod {
   /** the PodIndexes that select this pod (within the lookup's scope) */
   indexes: readonly string[];
   /** the Services it backs now (their slices list it), among those these PodIndexes follow */
-  services: (ServiceRef & { ready: boolean })[];
+  services: readonly (ServiceRef & { ready: boolean })[];
 }
 
 /** What a record shows through some views; computed once per (record, views) pair. */

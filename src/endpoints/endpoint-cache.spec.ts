@@ -69,6 +69,7 @@ describe("EndpointCache", () => {
       makeSlice("apps", "web", "web-a", [{ ip: "10.42.0.10", pod: "web-1", ready: false, terminating: true }]),
     );
     expect(cache.servicesOfPod(podUid("web-1"))).toContainEqual({ namespace: "apps", name: "web", ready: false });
+    expect(cache.slices("apps", "web").map(sl => sl.endpoints[0].ready)).toEqual([false]); // read (and kept) before it goes
     // the slice goes: the pod no longer backs that Service
     cache.remove(makeSlice("apps", "web", "web-a", []));
     expect(cache.servicesOfPod(podUid("web-1"))).toEqual([{ namespace: "apps", name: "all", ready: false }]);
@@ -81,6 +82,7 @@ describe("EndpointCache", () => {
     const changed: string[] = [];
     cache.onChange(s => changed.push(s.name));
     cache.upsert(makeSlice("apps", "web", "s1", [{ ip: "10.42.0.10", pod: "web-1" }], { uid: "s1" }));
+    expect(cache.slices("apps", "web")).toHaveLength(1);
     cache.upsert(makeSlice("apps", "api", "s1", [{ ip: "10.42.0.10", pod: "web-1" }], { uid: "s1" }));
     expect(cache.slices("apps", "web")).toEqual([]);
     expect(cache.slices("apps", "api")).toHaveLength(1);

@@ -22,6 +22,15 @@ export interface ServiceEndpoint extends EndpointRecord {
 
 export type ServiceListener = (service: ServiceRef) => void;
 
+/** A Service a pod backs, and whether it is a ready endpoint of it. */
+export type PodService = ServiceRef & { ready: boolean };
+
+/** service key → how many endpoints (over all slices) name the pod, and how many of them are ready; and that as a sorted list once asked for */
+interface PodServices {
+  counts: Map<string, { listed: number; ready: number }>;
+  list?: readonly PodService[];
+}
+
 const key = (namespace: string, name: string) => `${namespace}/${name}`;
 
 /** Code-unit order: names and addresses are ASCII, and localeCompare is far slower on a lookup's path. */
@@ -41,7 +50,9 @@ export class EndpointCache {
   readonly #slices = new Map<string, SliceRecord>();
   readonly #byService = new Map<string, Set<string>>();
   /** pod uid → service key → how many endpoints (over all slices) name the pod, and how many of them are ready */
-  readonly #podServices = new Map<string, Map<string, { listed: number; ready: number }>>();
+  readonly #podServices = new Map<string, PodServices>();
+  /** slices(), kept per Service key until one of its slices changes: a lookup's path reads it */
+  readonly #sortedSlices = new Map<string, readonly SliceRecord[]>();
   readonly #listeners = new Set<ServiceListener>();
 
   /**
@@ -82,10 +93,15 @@ export class EndpointCache {
   }
 
   /** the Service's slices, sorted by name */
-  slices(namespace: string, name: string): SliceRecord[] {
-    const uids = this.#byService.get(key(namespace, name));
+  slices(namespace: string, name: string): readonly SliceRecord[] {
+    const k = key(namespace, name);
+    let sorted = this.#sortedSlices.get(k);
+    if (sorted) return sorted;
+    const uids = this.#byService.get(k);
     if (!uids) return [];
-    return [...uids].map(uid => this.#slices.get(uid)!).sort((a, b) => byText(a.name, b.name));
+    sorted = Object.freeze([...uids].map(uid => this.#slices.get(uid)!).sort((a, b) => byText(a.name, b.name)));
+    this.#sortedSlices.set(k, sorted);
+    return sorted;
   }
 
   /** every Service that has at least one slice */
@@ -94,10 +110,15 @@ export class EndpointCache {
   }
 
   /** the Services whose slices list this pod (by its UID), sorted, and whether it is a ready endpoint of each */
-  servicesOfPod(podUid: string): (ServiceRef & { ready: boolean })[] {
+  servicesOfPod(podUid: string): readonly PodService[] {
     const services = this.#podServices.get(podUid);
     if (!services) return [];
-    return [...services].sort(([a], [b]) => byText(a, b)).map(([k, n]) => ({ ...fromKey(k), ready: n.ready > 0 }));
+    services.list ??= Object.freeze(
+      [...services.counts]
+        .sort(([a], [b]) => byText(a, b))
+        .map(([k, n]) => Object.freeze({ ...fromKey(k), ready: n.ready > 0 })),
+    );
+    return services.list;
   }
 
   get size(): number {
@@ -115,12 +136,14 @@ export class EndpointCache {
     const set = this.#byService.get(k);
     if (set) set.add(s.uid);
     else this.#byService.set(k, new Set([s.uid]));
+    this.#sortedSlices.delete(k);
     for (const e of s.endpoints) {
       if (!e.pod) continue;
-      const services = this.#podServices.get(e.pod.uid) ?? new Map<string, { listed: number; ready: number }>();
-      const n = services.get(k) ?? { listed: 0, ready: 0 };
-      services.set(k, { listed: n.listed + 1, ready: n.ready + (e.ready ? 1 : 0) });
-      this.#podServices.set(e.pod.uid, services);
+      let services = this.#podServices.get(e.pod.uid);
+      if (!services) this.#podServices.set(e.pod.uid, (services = { counts: new Map() }));
+      const n = services.counts.get(k) ?? { listed: 0, ready: 0 };
+      services.counts.set(k, { listed: n.listed + 1, ready: n.ready + (e.ready ? 1 : 0) });
+      services.list = undefined;
     }
   }
 
@@ -128,13 +151,15 @@ export class EndpointCache {
     const k = key(s.namespace, s.service);
     const set = this.#byService.get(k);
     if (set?.delete(s.uid) && set.size === 0) this.#byService.delete(k);
+    this.#sortedSlices.delete(k);
     for (const e of s.endpoints) {
       const services = e.pod && this.#podServices.get(e.pod.uid);
       if (!services) continue;
-      const n = services.get(k) ?? { listed: 1, ready: 0 };
-      if (n.listed > 1) services.set(k, { listed: n.listed - 1, ready: n.ready - (e.ready ? 1 : 0) });
-      else services.delete(k);
-      if (services.size === 0) this.#podServices.delete(e.pod!.uid);
+      const n = services.counts.get(k) ?? { listed: 1, ready: 0 };
+      if (n.listed > 1) services.counts.set(k, { listed: n.listed - 1, ready: n.ready - (e.ready ? 1 : 0) });
+      else services.counts.delete(k);
+      services.list = undefined;
+      if (services.counts.size === 0) this.#podServices.delete(e.pod!.uid);
     }
   }
 

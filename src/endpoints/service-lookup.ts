@@ -2,7 +2,13 @@ import { isDnsLabel } from "../names";
 import type { Readiness } from "../readiness";
 import type { PodIndexView } from "../views/view";
 import type { ViewSet } from "../views/view-set";
-import { unionOfSlices, type EndpointCache, type ServiceEndpoint, type ServiceRef } from "./endpoint-cache";
+import {
+  unionOfSlices,
+  type EndpointCache,
+  type PodService,
+  type ServiceEndpoint,
+  type ServiceRef,
+} from "./endpoint-cache";
 
 export type EndpointsResult =
   | { kind: "hit"; service: ServiceRef; endpoints: ServiceEndpoint[]; indexes: string[] }
@@ -40,10 +46,12 @@ export class ServiceLookup {
   }
 
   /** The Services (followed by one of these views) whose slices list the pod, and whether it is ready in each. */
-  servicesOf(podUid: string, views: readonly PodIndexView[]): (ServiceRef & { ready: boolean })[] {
-    return this.cache
-      .servicesOfPod(podUid)
-      .filter(svc => this.cache.slices(svc.namespace, svc.name).some(s => views.some(v => v.follows(s))));
+  servicesOf(podUid: string, views: readonly PodIndexView[]): readonly PodService[] {
+    const all = this.cache.servicesOfPod(podUid);
+    const followed = (svc: ServiceRef) =>
+      this.cache.slices(svc.namespace, svc.name).some(s => views.some(v => v.follows(s)));
+    // on a lookup's path: the kept list itself when every one is followed (the usual case), no copy
+    return all.every(followed) ? all : all.filter(followed);
   }
 
   /** A followed Service's ready endpoints that are pods, as the PostgreSQL mirror stores them. */
