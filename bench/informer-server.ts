@@ -5,7 +5,7 @@
  * is larger than a JavaScript string may be. Started by bench/main.ts as a child process.
  */
 import { CoreV1Api, KubeConfig, makeInformer, type V1Pod, type V1PodList } from "@kubernetes/client-node";
-import { createServer } from "node:http";
+import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { serveBench } from "./child";
 
@@ -39,39 +39,42 @@ informer.on("error", err => {
 });
 
 let ready = false;
+
+/** One JSON answer with its Content-Length (writeHead alone would send it chunked). */
+function answer(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
+
 const server = createServer((req, res) => {
   const url = req.url ?? "/";
   if (url === "/readyz") {
-    res.writeHead(ready ? 200 : 503, { "content-type": "application/json" });
-    return void res.end(JSON.stringify({ status: ready ? "ready" : "not ready", pods: byIp.size }));
+    return answer(res, ready ? 200 : 503, { status: ready ? "ready" : "not ready", pods: byIp.size });
   }
   const ip = url.startsWith("/v1/pods/by-ip/") ? decodeURIComponent(url.slice("/v1/pods/by-ip/".length)) : "";
   const pod = byIp.get(ip);
   if (!pod) {
-    res.writeHead(404, { "content-type": "application/json" });
-    return void res.end(JSON.stringify({ error: "NotFound", ip }));
+    return answer(res, 404, { error: "NotFound", ip });
   }
   const m = pod.metadata!;
-  res.writeHead(200, { "content-type": "application/json" });
-  res.end(
-    JSON.stringify({
-      ip,
-      pod: {
-        uid: m.uid,
-        name: m.name,
-        namespace: m.namespace,
-        labels: m.labels ?? {},
-        owners: (m.ownerReferences ?? []).map(o => ({ kind: o.kind, name: o.name })),
-        serviceAccountName: pod.spec?.serviceAccountName ?? null,
-        nodeName: pod.spec?.nodeName ?? null,
-        hostIP: pod.status?.hostIP ?? null,
-        podIPs: ipsOf(pod),
-        phase: pod.status?.phase,
-        ready: pod.status?.conditions?.some(c => c.type === "Ready" && c.status === "True") ?? false,
-        creationTimestamp: m.creationTimestamp ?? null,
-      },
-    }),
-  );
+  answer(res, 200, {
+    ip,
+    pod: {
+      uid: m.uid,
+      name: m.name,
+      namespace: m.namespace,
+      labels: m.labels ?? {},
+      owners: (m.ownerReferences ?? []).map(o => ({ kind: o.kind, name: o.name })),
+      serviceAccountName: pod.spec?.serviceAccountName ?? null,
+      nodeName: pod.spec?.nodeName ?? null,
+      hostIP: pod.status?.hostIP ?? null,
+      podIPs: ipsOf(pod),
+      phase: pod.status?.phase,
+      ready: pod.status?.conditions?.some(c => c.type === "Ready" && c.status === "True") ?? false,
+      creationTimestamp: m.creationTimestamp ?? null,
+    },
+  });
 });
 
 server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {

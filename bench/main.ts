@@ -15,7 +15,7 @@
  * BENCH_SETTLE_SECONDS (idle time after ready before memory is read, default 12).
  */
 import { build } from "esbuild";
-import { fork, type ChildProcess } from "node:child_process";
+import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { resolve } from "node:path";
@@ -55,6 +55,29 @@ const CLIENTS = 16;
 const TSX = ["--import", "tsx"];
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
+
+/**
+ * With two CPUs or more and taskset, each contender gets CPU 1 to itself, while this process (the
+ * load) and the cluster share CPU 0: a contender is measured as it runs in a cluster, on a core
+ * of its own, not time-sliced with the apiserver and its clients.
+ */
+/** the CPUs this process may use, read before it pins itself to one */
+const NPROC = os.availableParallelism();
+const PINNED = (() => {
+  if (NPROC < 2) return false;
+  try {
+    execFileSync("taskset", ["-a", "-p", "-c", "0", String(process.pid)], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** Move a process, every thread of it, onto one CPU (when PINNED). */
+function pin(child: ChildProcess, cpu: number): void {
+  if (PINNED && child.pid)
+    execFileSync("taskset", ["-a", "-p", "-c", String(cpu), String(child.pid)], { stdio: "ignore" });
+}
 const say = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 /** The simulated cluster's process, and the questions it answers over IPC. */
@@ -78,6 +101,7 @@ class Sim {
       execArgv: [...TSX, "--max-old-space-size=16384"],
       env: { ...process.env, BENCH_PODS: String(pods), LOG_LEVEL: "warn" },
     });
+    pin(child, 0);
     const ready = await new Promise<SimReady>((ok, fail) => {
       child.once("exit", code => fail(new Error(`the simulated cluster exited (${code}) before it was seeded`)));
       child.on("message", (m: SimReady) => m.type === "ready" && ok(m));
@@ -134,6 +158,7 @@ async function startChild(file: string, env: Record<string, string>): Promise<Ru
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
+  pin(child, 1);
   let output = "";
   const keep = (c: Buffer) => (output = (output + c.toString()).slice(-4000));
   child.stdout!.on("data", keep);
@@ -431,11 +456,14 @@ async function runSize(pods: number): Promise<SizeResult> {
 function machine(): BenchResults["machine"] {
   const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
   return {
-    nproc: os.availableParallelism(),
+    nproc: NPROC,
     cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? "unknown",
     memoryBytes: os.totalmem(),
     node: process.version,
     platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    cpus: PINNED
+      ? "each contender on CPU 1 alone, the cluster and the load on CPU 0 (taskset)"
+      : "not pinned (one CPU, or no taskset): contenders share CPUs with the cluster and the load",
   };
 }
 
