@@ -191,8 +191,10 @@ export class Store {
     let lastKey: string | undefined;
     for (let i = from; i < entries.length; i++) {
       if (!matches(entries[i].obj)) continue;
-      if (items.length < limit) [lastKey] = [entries[i].key, items.push(entries[i].obj)];
-      else remaining++;
+      if (items.length < limit) {
+        items.push(entries[i].obj);
+        lastKey = entries[i].key;
+      } else remaining++;
     }
     return { items, remaining, ...(remaining > 0 ? { lastKey } : {}) };
   }
