@@ -164,6 +164,35 @@ describe("simulated kube-apiserver", () => {
     expect(events).toEqual([]);
   });
 
+  it("keeps every version as it was written: writes share unchanged parts, never change them", async () => {
+    const created = (await call("POST", "/api/v1/namespaces/default/pods", pod("v", { app: "a", tier: "x" }))).body;
+    const path = "/api/v1/namespaces/default/pods/v";
+    const merge = (body: unknown) => call("PATCH", path, body, "application/merge-patch+json");
+    await merge({ metadata: { labels: { app: "b" } } });
+    await call(
+      "PATCH",
+      path,
+      [{ op: "replace", path: "/metadata/labels/tier", value: "y" }],
+      "application/json-patch+json",
+    );
+    await call("PATCH", `${path}/status`, { status: { phase: "Running" } }, "application/merge-patch+json");
+    const latest = (await call("GET", path)).body;
+    await call("PUT", path, { ...latest, metadata: { ...latest.metadata, labels: { app: "c" } } });
+    // replayed from history after all the writes: each event still carries its own version
+    const { events } = await watchFor(
+      `/api/v1/namespaces/default/pods?watch=1&resourceVersion=${created.metadata.resourceVersion}`,
+      300,
+    );
+    expect(events.map(e => [e.object.metadata.labels, e.object.status?.phase ?? "Pending"])).toEqual([
+      [{ app: "b", tier: "x" }, "Pending"],
+      [{ app: "b", tier: "y" }, "Pending"],
+      [{ app: "b", tier: "y" }, "Running"],
+      [{ app: "c" }, "Running"],
+    ]);
+    expect(new Set(events.map(e => e.object.metadata.resourceVersion)).size).toBe(4);
+    expect((await call("GET", path)).body.metadata.labels).toEqual({ app: "c" });
+  });
+
   it("server-side apply creates (201), repeats silently, and needs a fieldManager (422)", async () => {
     const cm = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "a", namespace: "default" }, data: { k: "v" } };
     const path = "/api/v1/namespaces/default/configmaps/a";

@@ -275,22 +275,27 @@ export class Store {
       };
       for (const ct of typesFromCrd(obj)) this.registerType(ct);
     }
-    return this.#commit(t, "ADDED", undefined, obj);
+    return clone(this.#commit(t, "ADDED", undefined, obj));
   }
 
   /**
    * Write a new state computed from the current one. A result equal to the current object is a
    * no-op (same resourceVersion, no event). `expectRv` makes a stale write a 409.
+   *
+   * `change` is given the stored object itself and must not change it: it returns a new object,
+   * spreading what it keeps (as a merge patch does), so unchanged parts are shared, not copied. A
+   * type with a schema gets a copy, since admission prunes and defaults in place. The result is the
+   * stored object too: read it, never change it.
    */
   update(
     t: ResourceType,
     namespace: string | undefined,
     name: string,
-    change: (current: KObject) => KObject,
+    change: (current: Readonly<KObject>) => KObject,
     opts: WriteOptions & { expectRv?: string },
-  ): KObject {
+  ): Readonly<KObject> {
     const current = this.#mustShare(t, namespace, name);
-    const proposed = change(clone(current));
+    const proposed = change(t.schema ? clone(current) : current);
     // a body that does not decode is a 400 even when its version is stale (decoding comes first)
     t.decode?.(proposed);
     if (opts.expectRv && opts.expectRv !== current.metadata.resourceVersion) throw conflict(t.plural, name, t.group);
@@ -298,7 +303,7 @@ export class Store {
     if (opts.subresource === "status") {
       next = { ...current, metadata: { ...current.metadata }, status: proposed.status };
     } else {
-      next = proposed;
+      next = { ...proposed };
       next.metadata = {
         ...proposed.metadata,
         name: current.metadata.name,
@@ -323,9 +328,9 @@ export class Store {
       equal(content(next), content(current)) &&
       (opts.operation === "Update" || equal(managers(next), managers(current)))
     ) {
-      return clone(current);
+      return current;
     }
-    if (opts.dryRun) return clone(next);
+    if (opts.dryRun) return next;
     if (next.metadata.generation !== undefined) {
       const specChanged = !equal(next.spec, current.spec);
       if (t.kind === "EndpointSlice" || specChanged) next.metadata.generation = current.metadata.generation + 1;
@@ -334,7 +339,7 @@ export class Store {
       // the last finalizer is gone: the object goes, and the response keeps the old version
       delete next.metadata.finalizers;
       this.#remove(t, current, next);
-      return clone(next);
+      return next;
     }
     return this.#commit(t, "MODIFIED", current, next);
   }
@@ -355,7 +360,7 @@ export class Store {
       next.metadata.deletionTimestamp = now();
       next.metadata.deletionGracePeriodSeconds = 0;
       if (next.metadata.generation !== undefined) next.metadata.generation++;
-      return { object: this.#commit(t, "MODIFIED", current, next) };
+      return { object: clone(this.#commit(t, "MODIFIED", current, next)) };
     }
     if (!dryRun) this.#remove(t, current, current);
     return {
@@ -402,14 +407,14 @@ export class Store {
       marked.metadata.deletionGracePeriodSeconds = 0;
       const modified = this.#commit(t, "MODIFIED", current, marked);
       this.#remove(t, modified, modified);
-      return modified;
+      return clone(modified);
     }
     if (current.metadata.deletionTimestamp) return clone(current);
     const seconds = grace ?? current.spec?.terminationGracePeriodSeconds ?? 30;
     const marked = clone(current);
     marked.metadata.deletionTimestamp = new Date(Date.now() + seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
     marked.metadata.deletionGracePeriodSeconds = seconds;
-    const result = this.#commit(t, "MODIFIED", current, marked);
+    const result = clone(this.#commit(t, "MODIFIED", current, marked));
     if (this.kubeletDeleteDelayMs !== undefined) {
       const timer = setTimeout(() => {
         this.#timers.delete(timer);
@@ -432,7 +437,7 @@ export class Store {
     this.#kept(t).set(this.#id(t, next.metadata.namespace, next.metadata.name), next);
     // stored objects are never changed in place (a write stores a new one), so events share them
     this.#record({ type, resource: this.#key(t), object: next, prev, rv: this.#rv });
-    return clone(next);
+    return next;
   }
 
   #record(ev: StoredEvent): void {
