@@ -12,10 +12,11 @@
  *
  * Tuning (for a quick run): BENCH_SECONDS (each lookup measurement, default 3), BENCH_LOAD_SECONDS
  * (the 1,000 updates/s phase, default 8), BENCH_WRITES (API write → lookup samples, default 40),
- * BENCH_SETTLE_SECONDS (idle time after ready before memory is read, default 12).
+ * BENCH_SETTLE_SECONDS (idle time after ready before memory is read, default 12), BENCH_CONTENDERS
+ * (default feed,pepr,informer; the constant route always runs).
  */
 import { build } from "esbuild";
-import { execFileSync, fork, type ChildProcess } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { resolve } from "node:path";
@@ -56,27 +57,6 @@ const TSX = ["--import", "tsx"];
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
-/**
- * With two CPUs or more and taskset, each contender gets CPU 1 to itself, while this process (the
- * load) and the cluster share CPU 0: a contender is measured as it runs in a cluster, on a core
- * of its own, not time-sliced with the apiserver and its clients.
- */
-/** the CPUs this process may use, read before it pins itself to one */
-const NPROC = os.availableParallelism();
-const PINNED = (() => {
-  if (NPROC < 2 || process.env.BENCH_PIN === "0") return false;
-  try {
-    execFileSync("taskset", ["-a", "-p", "-c", "0", String(process.pid)], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
-/** Move a process, every thread of it, onto one CPU (when PINNED). */
-function pin(pid: number | undefined, cpu: number): void {
-  if (PINNED && pid) execFileSync("taskset", ["-a", "-p", "-c", String(cpu), String(pid)], { stdio: "ignore" });
-}
 const say = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 /** The simulated cluster's process, and the questions it answers over IPC. */
@@ -100,7 +80,6 @@ class Sim {
       execArgv: [...TSX, "--max-old-space-size=16384"],
       env: { ...process.env, BENCH_PODS: String(pods), LOG_LEVEL: "warn" },
     });
-    pin(child.pid, 0);
     const ready = await new Promise<SimReady>((ok, fail) => {
       child.once("exit", code => fail(new Error(`the simulated cluster exited (${code}) before it was seeded`)));
       child.on("message", (m: SimReady) => m.type === "ready" && ok(m));
@@ -157,7 +136,6 @@ async function startChild(file: string, env: Record<string, string>, node: strin
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
-  pin(child.pid, 1);
   let output = "";
   const keep = (c: Buffer) => (output = (output + c.toString()).slice(-4000));
   child.stdout!.on("data", keep);
@@ -272,7 +250,6 @@ async function writeToLookup(base: string, sim: Sim, pods: number, tag: string):
       const answer = await send(`${base}/v1/pods/by-ip/${pod.ip}`, { agent });
       if (answer.body.includes(`"bench-write":"${value}"`)) {
         samples.push(performance.now() - t0);
-        if (process.env.DEBUG_W) console.error(`w2l ${k} ${(performance.now() - t0).toFixed(1)}`);
         break;
       }
       if (performance.now() - t0 > 5000) {
@@ -356,6 +333,11 @@ const PLANS: Plan[] = [
   { key: "informer", file: "informer-server.ts", env: {}, node: ["--max-old-space-size=12288"], podindex: false },
 ];
 
+const CONTENDERS = (process.env.BENCH_CONTENDERS || PLANS.map(p => p.key).join(",")).split(",");
+for (const c of CONTENDERS)
+  if (!PLANS.some(p => p.key === c))
+    throw new Error(`BENCH_CONTENDERS: "${c}" is none of ${PLANS.map(p => p.key).join(", ")}`);
+
 async function runContender(plan: Plan, sim: Sim, pods: number, readyTimeoutMs: number): Promise<ContenderResult> {
   const from = await sim.ask<number>({ type: "requestCount" });
   const t0 = performance.now();
@@ -424,15 +406,13 @@ async function runSize(pods: number): Promise<SizeResult> {
     say(
       `${pods} pods in ${namespaces} namespaces, ${slices} EndpointSlices, ${podBytes.mean} B of JSON a pod (seeded in ${seedSeconds.toFixed(1)} s)`,
     );
-    // read from the contenders' CPU, as they read it: the cluster serves from its own
-    pin(process.pid, 1);
-    const list = await pagedListSeconds(sim).finally(() => pin(process.pid, 0));
+    const list = await pagedListSeconds(sim);
     say(
       `the simulator's paged list: ${list.seconds.toFixed(2)} s for ${list.pods} pods (${(list.bytes / 1e6).toFixed(0)} MB)`,
     );
     const contenders: ContenderResult[] = [];
     let feedReady = 0;
-    for (const plan of PLANS.filter(p => (process.env.DEBUG_C ?? "feed,pepr,informer").includes(p.key))) {
+    for (const plan of PLANS.filter(p => CONTENDERS.includes(p.key))) {
       const timeout = plan.key === "pepr" ? Math.max(60_000, 3000 * feedReady) : 600_000;
       say(`${pods} pods: ${plan.key}`);
       const result = await runContender(plan, sim, pods, timeout);
@@ -465,14 +445,11 @@ async function runSize(pods: number): Promise<SizeResult> {
 function machine(): BenchResults["machine"] {
   const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
   return {
-    nproc: NPROC,
+    nproc: os.availableParallelism(),
     cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? "unknown",
     memoryBytes: os.totalmem(),
     node: process.version,
     platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    cpus: PINNED
-      ? "each contender on CPU 1 alone, the cluster and the load on CPU 0 (taskset)"
-      : "not pinned (one CPU, or no taskset): contenders share CPUs with the cluster and the load",
   };
 }
 

@@ -53,8 +53,6 @@ export interface BenchResults {
     memoryBytes: number;
     node: string;
     platform: string;
-    /** how processes were given CPUs (taskset), or why not */
-    cpus?: string;
   };
   /** BENCH_SIZES; `sizes` holds those measured so far (complete: all of them) */
   requestedSizes: number[];
@@ -257,7 +255,7 @@ export function targetsTable(r: BenchResults): string {
 export function printResults(r: BenchResults): void {
   const m = r.machine;
   console.log(
-    `\nmachine: ${m.nproc} × ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, ${m.platform}${m.cpus ? `; ${m.cpus}` : ""}`,
+    `\nmachine: ${m.nproc} × ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, ${m.platform}`,
   );
   for (const s of r.sizes) {
     console.log(

@@ -1,11 +1,13 @@
 import { KubeConfig } from "@kubernetes/client-node";
+import { fork } from "node:child_process";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startApiServer, type ApiServerOptions, type SimulatedApiServer } from "../../test/apiserver/server";
 import { eventually } from "../../test/support/module";
 import { makePod } from "../../test/support/pods";
 import type { PodLike } from "../cache/pod-record";
 import type { FeedHandlers, FeedPhase } from "./object-feed";
-import { PagedFeed, type PagedFeedOptions, type Tracked } from "./paged-feed";
+import { PagedFeed, continueOf, type PagedFeedOptions, type Tracked } from "./paged-feed";
 
 /**
  * The paged feed against the simulated apiserver (paging, watch, 410, outages and injected faults as
@@ -89,6 +91,25 @@ describe("PagedFeed", () => {
 
   describe("lists and watches", () => {
     beforeEach(() => boot());
+
+    it("asks for the next page before it hands this one over, so the apiserver serves it meanwhile", async () => {
+      // the reader in a process of its own, so the simulator answers while the reader is busy
+      const child = fork(join(__dirname, "../../test/support/list-reader.ts"), [], {
+        execArgv: ["--import", "tsx"],
+        env: { ...process.env, KUBECONFIG: sim.kubeconfigPath, PAGE_SIZE: "2", HOLD_MS: "150" },
+      });
+      const { delivered } = await new Promise<{ delivered: [string, number][] }>((ok, fail) => {
+        child.once("message", ok);
+        child.once("exit", code => fail(new Error(`the reader exited (${code})`)));
+      });
+      expect(delivered.map(([name]) => name)).toEqual(["a", "b", "c", "d", "e"]);
+      const at = Object.fromEntries(delivered);
+      const pages = lists();
+      expect(pages.map(r => r.path.includes("continue="))).toEqual([false, true, true]);
+      // page 2 (c, d) was asked for before b, the last of page 1, was handed over; page 3 before d
+      expect(pages[1].at).toBeLessThan(at.b);
+      expect(pages[2].at).toBeLessThan(at.d);
+    });
 
     it("lists in pages, reports every object once, and is synced once the last page is in", async () => {
       start();
@@ -385,12 +406,16 @@ describe("PagedFeed", () => {
         if (obj.metadata?.name === "a") feed!.stop();
       };
       start();
-      await eventually(() => expect(lists()).toHaveLength(1));
-      const requests = podRequests().length;
+      await eventually(() => expect(lists().length).toBeGreaterThanOrEqual(1));
       await label("c", "api");
       await new Promise(r => setTimeout(r, 300));
       expect(events).toEqual(["ADDED a"]);
-      expect(podRequests()).toHaveLength(requests);
+      // the first page, and at most the second, asked for before the first was handed over: no
+      // third page, no watch
+      expect(lists().map(r => param(r.path, "continue") !== null)).toEqual(
+        lists().length === 1 ? [false] : [false, true],
+      );
+      expect(watches()).toHaveLength(0);
       expect(synced).toBe(0);
     });
 
@@ -424,5 +449,20 @@ describe("PagedFeed", () => {
       expect(errors).toEqual([]);
       expect(watches()).toHaveLength(1);
     });
+  });
+});
+
+describe("continueOf", () => {
+  it("reads a page's continue token from its head, and nothing from a last page or another shape", () => {
+    const page = (metadata: object) =>
+      JSON.stringify({ kind: "PodList", apiVersion: "v1", metadata, items: [{ metadata: { name: "a" } }] });
+    expect(
+      continueOf(page({ resourceVersion: "9", continue: "eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ", remainingItemCount: 3 })),
+    ).toBe("eyJ2IjoibWV0YS5rOHMuaW8vdjEifQ");
+    expect(continueOf(page({ resourceVersion: "9" }))).toBeUndefined();
+    expect(continueOf(page({ resourceVersion: "9", continue: "" }))).toBeUndefined();
+    expect(continueOf(JSON.stringify({ items: [], metadata: { continue: "x" } }))).toBeUndefined();
+    expect(continueOf(`{"metadata":{"continue":"x"${" ".repeat(5000)}},"items":[]}`)).toBeUndefined();
+    expect(continueOf("not json")).toBeUndefined();
   });
 });

@@ -52,6 +52,25 @@ interface Known {
   namespace?: string;
 }
 
+/** how far into a list's JSON its metadata (with the continue token) must end, for it to be read early */
+const HEAD_BYTES = 4096;
+
+/**
+ * A list page's continue token, read from the head of its JSON (kube-apiserver writes kind,
+ * apiVersion and metadata before items), without parsing the items. Undefined when the head says
+ * nothing (the last page), or is not in that shape.
+ */
+export function continueOf(body: string): string | undefined {
+  const items = body.slice(0, HEAD_BYTES).search(/,\s*"items"\s*:/);
+  if (items < 0) return undefined;
+  try {
+    const head = JSON.parse(`${body.slice(0, items)}}`) as ListPage<unknown>;
+    return head.metadata?.continue || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 interface ListPage<T> {
   metadata?: { resourceVersion?: string; continue?: string };
   items?: T[];
@@ -185,12 +204,27 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
       const seen = new Set<string>();
       let token: string | undefined;
       let rv = "";
+      const pageOf = (continueToken?: string, onSent?: () => void) => {
+        const query = new URLSearchParams(paged ? { limit: String(this.#opts.pageSize) } : {});
+        if (continueToken) query.set("continue", continueToken);
+        return this.#get(`${this.#opts.path}?${query}`, onSent);
+      };
+      // the next page, asked for before this one is parsed, so the apiserver serves it meanwhile
+      let ahead: { token: string; body: Promise<string> } | undefined;
       try {
         do {
-          const query = new URLSearchParams(paged ? { limit: String(this.#opts.pageSize) } : {});
-          if (token) query.set("continue", token);
-          const body = await this.#get(`${this.#opts.path}?${query}`);
+          const body = await (ahead && ahead.token === token ? ahead.body : pageOf(token));
           if (this.#stopped) return;
+          const next = continueOf(body);
+          ahead = undefined;
+          if (next) {
+            let sent = () => {};
+            const sending = new Promise<void>(r => (sent = r));
+            ahead = { token: next, body: pageOf(next, sent) };
+            ahead.body.then(sent, sent); // awaited on the next turn, or dropped with the list
+            await sending; // on the wire before this page's parse holds the loop
+            if (this.#stopped) return;
+          }
           const page = JSON.parse(body) as ListPage<T>;
           for (const item of page.items ?? []) {
             const uid = item.metadata?.uid;
@@ -305,9 +339,10 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
     h.onRecovered?.();
   }
 
-  async #get(path: string): Promise<string> {
+  /** One GET's body; `onSent` is called once the request is written. */
+  async #get(path: string, onSent?: () => void): Promise<string> {
     let body = "";
-    await this.#request(path, { totalMs: this.#opts.requestTimeoutMs, onChunk: chunk => (body += chunk) });
+    await this.#request(path, { totalMs: this.#opts.requestTimeoutMs, onChunk: chunk => (body += chunk), onSent });
     return body;
   }
 
@@ -321,6 +356,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
       onLine?: (line: string) => void;
       onChunk?: (chunk: string) => void;
       onOpen?: () => void;
+      onSent?: () => void;
       totalMs?: number;
       idleMs?: number;
     },
@@ -429,6 +465,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
         res.on("error", err => settle(new Error(`${what}: the connection was cut (${err.message})`, { cause: err })));
       });
       req.on("socket", socket => socket.setKeepAlive(true, KEEPALIVE_MS));
+      if (on.onSent) req.on("finish", on.onSent);
       req.on("error", settle);
       if (on.totalMs !== undefined)
         total = setTimeout(() => settle(new Error(`${what}: no full answer within ${on.totalMs} ms`)), on.totalMs);

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { ApiError, PageNotFound, badRequest, expired, invalidOptions } from "./errors";
 import { discovery } from "./discovery";
+import { encode, listJson } from "./encode";
 import {
   ContinueExpired,
   Faults,
@@ -141,7 +142,10 @@ const readBody = (req: IncomingMessage) =>
   });
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
+  sendJson(res, status, JSON.stringify(body), headers);
+}
+
+function sendJson(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { "content-type": "application/json", "cache-control": "no-cache, private", ...headers });
   res.end(text);
 }
@@ -227,7 +231,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     // served as stored: serialised at once, never changed
     const items = page.items;
     if (accept.includes("as=Table")) return send(res, 200, toTable(t.type, items, listRv, includeObjectOf(query)));
-    send(res, 200, { kind: `${t.type.kind}List`, apiVersion: apiVersionOf(t.type), metadata, items });
+    sendJson(res, 200, listJson({ kind: `${t.type.kind}List`, apiVersion: apiVersionOf(t.type), metadata }, items));
   }
 
   function watch(
@@ -267,7 +271,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
         ? toTable(t.type, [object], object.metadata.resourceVersion, include, type !== "DELETED")
         : object;
     const write = (type: string, object: KObject) =>
-      lines.write(`${JSON.stringify({ type, object: framed(type, object) })}\n`);
+      lines.write(`{"type":${JSON.stringify(type)},"object":${encode(framed(type, object))}}\n`);
     const deliver = (ev: StoredEvent) => {
       if (ev.resource !== resource) return;
       const before = ev.type !== "ADDED" && matches(ev.prev);
