@@ -145,3 +145,46 @@ export async function concurrent(load: Load, clients: number, seconds: number): 
   const elapsed = (performance.now() - started) / 1000;
   return { ...summarise(samples, failures), perSecond: samples.length / elapsed, clients };
 }
+
+export interface Paced extends Latency {
+  /** the rate asked for */
+  perSecond: number;
+}
+
+/**
+ * Requests at `perSecond`, each sent when it is due whether or not the ones before it were
+ * answered (an open loop, as a proxy's traffic arrives), until `until` resolves. A slow answer
+ * does not hold back the requests after it (no coordinated omission), and each is timed from when
+ * it was sent, so a pause of this process's own is not charged to the server.
+ */
+export async function paced(load: Load, perSecond: number, until: Promise<unknown>): Promise<Paced> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  const samples: number[] = [];
+  let failures = 0;
+  let done = false;
+  void until.then(() => (done = true));
+  const inFlight = new Set<Promise<void>>();
+  const t0 = performance.now();
+  try {
+    for (let i = 0; !done; i++) {
+      const due = t0 + (i * 1000) / perSecond;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise(r => setTimeout(r, wait));
+      if (done) break;
+      const at = performance.now();
+      const sent: Promise<void> = send(load.url(i), { agent, headers: load.headers?.(i) }).then(
+        res => {
+          if (res.status === (load.expect ?? 200)) samples.push(performance.now() - at);
+          else failures++;
+        },
+        () => void failures++,
+      );
+      inFlight.add(sent);
+      void sent.finally(() => inFlight.delete(sent));
+    }
+    await Promise.all(inFlight);
+  } finally {
+    agent.destroy();
+  }
+  return { ...summarise(samples, failures), perSecond };
+}

@@ -12,7 +12,8 @@
  *
  * Tuning (for a quick run): BENCH_SECONDS (each lookup measurement, default 3), BENCH_LOAD_SECONDS
  * (the 1,000 updates/s phase, default 8), BENCH_WRITES (API write → lookup samples, default 40),
- * BENCH_SETTLE_SECONDS (idle time after ready before memory is read, default 12), BENCH_CONTENDERS
+ * BENCH_SETTLE_SECONDS (idle time after ready before memory is read, default 12), BENCH_LOAD_RATE
+ * (lookups a second, and as many forward-auth checks, while the updates flow; default 200), BENCH_CONTENDERS
  * (default feed,pepr,informer; the constant route always runs).
  */
 import { build } from "esbuild";
@@ -24,6 +25,7 @@ import { performance } from "node:perf_hooks";
 import type { ChildMemory, ChildMessage } from "./child";
 import {
   concurrent,
+  paced,
   quantile,
   send,
   sequential,
@@ -34,6 +36,7 @@ import {
 } from "./http-load";
 import { chartSvg, printResults, type BenchResults, type ContenderResult, type SizeResult } from "./report";
 import { benchPod, namespacesFor, type SimReady, type SimRequest } from "./fleet";
+import { WATCHER_NODE_FLAGS } from "../scripts/manifests";
 
 const numberEnv = (name: string, fallback: number) => {
   const raw = process.env[name];
@@ -51,6 +54,7 @@ const SECONDS = numberEnv("BENCH_SECONDS", 3);
 const LOAD_SECONDS = numberEnv("BENCH_LOAD_SECONDS", 8);
 const WRITES = numberEnv("BENCH_WRITES", 40);
 const SETTLE_SECONDS = numberEnv("BENCH_SETTLE_SECONDS", 12);
+const LOAD_RATE = numberEnv("BENCH_LOAD_RATE", 200);
 const UPDATES_PER_SECOND = 1000;
 const CLIENTS = 16;
 const TSX = ["--import", "tsx"];
@@ -289,8 +293,8 @@ async function underLoad(r: Running, sim: Sim, pods: number, podindex: boolean):
     }
   };
   const [lookup, forwardAuth, written] = await Promise.all([
-    sequential(at(r.url, lookups(pods)), 0, updates, 0),
-    podindex ? sequential(forwardAuths(r.url, pods), 0, updates, 0) : undefined,
+    paced(at(r.url, lookups(pods)), LOAD_RATE, updates),
+    podindex ? paced(forwardAuths(r.url, pods), LOAD_RATE, updates) : undefined,
     updates,
     podindex ? scraper() : undefined,
   ]);
@@ -326,8 +330,9 @@ interface Plan {
 }
 
 const PLANS: Plan[] = [
-  { key: "feed", file: "run-module.ts", env: { PODINDEX_SOURCE: "feed" }, podindex: true },
-  { key: "pepr", file: "run-module.ts", env: { PODINDEX_SOURCE: "pepr" }, podindex: true },
+  // node's flags as the watcher Deployment gives them (scripts/manifests.ts)
+  { key: "feed", file: "run-module.ts", env: { PODINDEX_SOURCE: "feed" }, node: WATCHER_NODE_FLAGS, podindex: true },
+  { key: "pepr", file: "run-module.ts", env: { PODINDEX_SOURCE: "pepr" }, node: WATCHER_NODE_FLAGS, podindex: true },
   // with node's default heap limit (about 4 GiB here), the informer's 3.9 GiB of pods at 100k left
   // it collecting garbage most of its 410 s to ready: it gets the heap a developer would give it
   { key: "informer", file: "informer-server.ts", env: {}, node: ["--max-old-space-size=12288"], podindex: false },

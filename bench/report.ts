@@ -2,7 +2,7 @@
  * The bench's results: their JSON shape (bench/results/latest.json), the tables and targets it
  * prints, and its SVG chart (a hand-written string: a chart this plain needs no package).
  */
-import type { Latency, Throughput } from "./http-load";
+import type { Latency, Paced, Throughput } from "./http-load";
 
 export interface ContenderResult {
   /** feed: podindex's paged feed; pepr: podindex with Pepr bindings (PODINDEX_SOURCE=pepr); informer: client-node → Map → node:http; constant: a constant Fastify route */
@@ -21,8 +21,9 @@ export interface ContenderResult {
   lookup?: { sequential: Latency; concurrent: Throughput };
   underLoad?: {
     updatesPerSecond: number;
-    lookup: Latency;
-    forwardAuth?: Latency;
+    /** paced: `perSecond` lookups (and as many forward-auth checks), each timed from when it was due */
+    lookup: Paced;
+    forwardAuth?: Paced;
     eventLoopLagP99Ms?: number;
     eventLoopLagMaxMs?: number;
     metricsScrapeMs?: { p50: number; max: number };
@@ -88,6 +89,7 @@ export function sizeTable(s: SizeResult): string {
   const constant = byKey(s, "constant")?.lookup;
   const informer = byKey(s, "informer")?.lookup;
   const col = (get: (c: ContenderResult) => string) => cs.map(c => (c.available ? get(c) : "n/a"));
+  const rate = cs.find(c => c.underLoad)?.underLoad?.lookup.perSecond ?? "–";
   const rows: [string, ...string[]][] = [
     ["start to ready (s)", ...col(c => f1(c.startToReadySeconds))],
     ["RSS after sync, idle and GC", ...col(c => mib(c.memory?.rssBytes))],
@@ -100,8 +102,8 @@ export function sizeTable(s: SizeResult): string {
     [`lookups/s, ${constant?.concurrent.clients ?? 16} concurrent`, ...col(c => f1(c.lookup?.concurrent.perSecond, 0))],
     ["  ÷ constant route", ...col(c => ratio(c.lookup?.concurrent.perSecond, constant?.concurrent.perSecond))],
     ["  ÷ informer", ...col(c => ratio(c.lookup?.concurrent.perSecond, informer?.concurrent.perSecond))],
-    ["lookup p50 / p99 under 1k updates/s (ms)", ...col(c => pair(c.underLoad?.lookup))],
-    ["forward-auth p50 / p99 under load (ms)", ...col(c => pair(c.underLoad?.forwardAuth))],
+    [`lookup p50 / p99 under 1k updates/s, ${rate}/s (ms)`, ...col(c => pair(c.underLoad?.lookup))],
+    [`forward-auth p50 / p99 under load, ${rate}/s (ms)`, ...col(c => pair(c.underLoad?.forwardAuth))],
     [
       "event-loop lag p99 / max under load (ms)",
       ...col(c =>
