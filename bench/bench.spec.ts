@@ -91,6 +91,8 @@ describe("npm run bench (a 200-pod smoke run)", () => {
     expect(results.sizes.map(s => s.pods)).toEqual([200]);
     const [size] = results.sizes;
     expect(size.podBytes.mean).toBeGreaterThan(15_000);
+    expect(size.cpuStealShare).toBeGreaterThanOrEqual(0);
+    expect(size.cpuStealShare).toBeLessThan(1);
     positive(size.pagedList.seconds);
     expect(size.pagedList.pageSize).toBe(500);
     expect(size.contenders.map(c => c.key)).toEqual(["feed", "pepr", "informer", "constant"]);

@@ -402,8 +402,20 @@ async function runConstant(body: string, pods: number): Promise<ContenderResult>
   }
 }
 
+/** the machine's CPU time so far (/proc/stat's first line), in clock ticks: all of it, and what the hypervisor took (steal) */
+const stealSince = (before: { total: number; steal: number }) => {
+  const now = cpuTicks();
+  return (now.steal - before.steal) / Math.max(1, now.total - before.total);
+};
+
+function cpuTicks(): { total: number; steal: number } {
+  const ticks = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  return { total: ticks.reduce((a, b) => a + b, 0), steal: ticks[7] ?? 0 };
+}
+
 async function runSize(pods: number): Promise<SizeResult> {
   const loadBefore = os.loadavg()[0];
+  const ticksBefore = cpuTicks();
   say(`${pods} pods: seeding the simulated cluster`);
   const sim = await Sim.start(pods);
   try {
@@ -441,6 +453,7 @@ async function runSize(pods: number): Promise<SizeResult> {
       pagedList: { seconds: list.seconds, bytes: list.bytes, pageSize: 500 },
       contenders,
       loadAverage: { before: loadBefore, after: os.loadavg()[0] },
+      cpuStealShare: stealSince(ticksBefore),
     };
   } finally {
     await sim.close();

@@ -44,6 +44,8 @@ export interface SizeResult {
   contenders: ContenderResult[];
   /** 1-minute load average when the size started and ended (other work on the machine skews figures) */
   loadAverage: { before: number; after: number };
+  /** the share of the machine's CPU time the hypervisor gave to others (steal) while this size ran */
+  cpuStealShare?: number;
 }
 
 export interface BenchResults {
@@ -261,7 +263,7 @@ export function printResults(r: BenchResults): void {
   );
   for (const s of r.sizes) {
     console.log(
-      `\n${s.pods} pods (${s.podBytes.mean} B of JSON each, ${s.slices} EndpointSlices); the simulator's paged list: ${s.pagedList.seconds.toFixed(2)} s; load average ${s.loadAverage.before.toFixed(1)} → ${s.loadAverage.after.toFixed(1)}`,
+      `\n${s.pods} pods (${s.podBytes.mean} B of JSON each, ${s.slices} EndpointSlices); the simulator's paged list: ${s.pagedList.seconds.toFixed(2)} s; load average ${s.loadAverage.before.toFixed(1)} → ${s.loadAverage.after.toFixed(1)}${s.cpuStealShare === undefined ? "" : `; CPU stolen by the hypervisor ${(s.cpuStealShare * 100).toFixed(1)} %`}`,
     );
     console.log(sizeTable(s));
     for (const c of s.contenders) if (!c.available) console.log(`  ${TITLES[c.key]}: not available: ${c.reason}`);
