@@ -36,7 +36,6 @@ import {
 } from "./http-load";
 import { chartSvg, printResults, type BenchResults, type ContenderResult, type SizeResult } from "./report";
 import { benchPod, namespacesFor, type SimReady, type SimRequest } from "./fleet";
-import { WATCHER_NODE_FLAGS } from "../scripts/manifests";
 
 const numberEnv = (name: string, fallback: number) => {
   const raw = process.env[name];
@@ -330,9 +329,8 @@ interface Plan {
 }
 
 const PLANS: Plan[] = [
-  // node's flags as the watcher Deployment gives them (scripts/manifests.ts)
-  { key: "feed", file: "run-module.ts", env: { PODINDEX_SOURCE: "feed" }, node: WATCHER_NODE_FLAGS, podindex: true },
-  { key: "pepr", file: "run-module.ts", env: { PODINDEX_SOURCE: "pepr" }, node: WATCHER_NODE_FLAGS, podindex: true },
+  { key: "feed", file: "run-module.ts", env: { PODINDEX_SOURCE: "feed" }, podindex: true },
+  { key: "pepr", file: "run-module.ts", env: { PODINDEX_SOURCE: "pepr" }, podindex: true },
   // with node's default heap limit (about 4 GiB here), the informer's 3.9 GiB of pods at 100k left
   // it collecting garbage most of its 410 s to ready: it gets the heap a developer would give it
   { key: "informer", file: "informer-server.ts", env: {}, node: ["--max-old-space-size=12288"], podindex: false },

@@ -171,13 +171,6 @@ const find = (docs: KubeObject[], kind: string, name: string): KubeObject => {
   return doc;
 };
 
-/**
- * node's flags for the watcher. Single-threaded GC: with V8's helper threads, a pause waits for a
- * helper the kernel has not scheduled, so on a busy node a 2 ms scavenge took 10-30 ms, every one
- * of them holding forward-auth (docs/performance.md, "Garbage collection").
- */
-export const WATCHER_NODE_FLAGS = ["--single-threaded-gc"];
-
 /** the watcher Deployment, hardened and made to survive a rollout */
 function watcher(stock: KubeObject, v: Values): KubeObject {
   const d = structuredClone(stock) as unknown as V1Deployment & KubeObject;
@@ -205,7 +198,7 @@ function watcher(stock: KubeObject, v: Values): KubeObject {
     },
   };
   c.command = ["node"];
-  c.args = [...WATCHER_NODE_FLAGS, `${LAUNCHER_DIR}/watcher-launcher.cjs`, hash];
+  c.args = [`${LAUNCHER_DIR}/watcher-launcher.cjs`, hash];
   c.ports = [{ name: PORT_NAME, containerPort: v.port as number, protocol: "TCP" }];
   const probe = (p: string, extra: object) => ({ httpGet: { path: p, port: PORT_NAME, scheme: "HTTP" }, ...extra });
   // Ready: synced and fresh (/readyz also fails while draining). Alive: the event loop answers.
