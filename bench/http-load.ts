@@ -1,6 +1,6 @@
 /**
- * The bench's HTTP clients (node:http, keep-alive): one-off requests, sequential latency and
- * throughput under concurrent clients. Times are in milliseconds.
+ * The bench's HTTP clients (node:http, keep-alive): one-off requests, sequential latency,
+ * throughput under concurrent clients, and paced (open-loop) requests. Times are in milliseconds.
  */
 import { Agent, request } from "node:http";
 import { performance } from "node:perf_hooks";
