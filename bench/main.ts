@@ -59,7 +59,6 @@ const CLIENTS = 16;
 const TSX = ["--import", "tsx"];
 
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
-
 const say = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
 /** The simulated cluster's process, and the questions it answers over IPC. */
@@ -400,12 +399,13 @@ async function runConstant(body: string, pods: number): Promise<ContenderResult>
   }
 }
 
-/** the machine's CPU time so far (/proc/stat's first line), in clock ticks: all of it, and what the hypervisor took (steal) */
+/** the share of the machine's CPU time since `before` that the hypervisor took (steal) */
 const stealSince = (before: { total: number; steal: number }) => {
   const now = cpuTicks();
   return (now.steal - before.steal) / Math.max(1, now.total - before.total);
 };
 
+/** the machine's CPU time so far (/proc/stat's first line), in clock ticks: all of it, and what the hypervisor took (steal) */
 function cpuTicks(): { total: number; steal: number } {
   const ticks = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
   return { total: ticks.reduce((a, b) => a + b, 0), steal: ticks[7] ?? 0 };

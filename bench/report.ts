@@ -21,7 +21,7 @@ export interface ContenderResult {
   lookup?: { sequential: Latency; concurrent: Throughput };
   underLoad?: {
     updatesPerSecond: number;
-    /** paced: `perSecond` lookups (and as many forward-auth checks), each timed from when it was due */
+    /** paced: `perSecond` lookups (and as many forward-auth checks), each timed from when it was sent */
     lookup: Paced;
     forwardAuth?: Paced;
     eventLoopLagP99Ms?: number;
@@ -50,13 +50,7 @@ export interface SizeResult {
 
 export interface BenchResults {
   date: string;
-  machine: {
-    nproc: number;
-    cpuModel: string;
-    memoryBytes: number;
-    node: string;
-    platform: string;
-  };
+  machine: { nproc: number; cpuModel: string; memoryBytes: number; node: string; platform: string };
   /** BENCH_SIZES; `sizes` holds those measured so far (complete: all of them) */
   requestedSizes: number[];
   complete: boolean;
