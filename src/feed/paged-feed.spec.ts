@@ -147,6 +147,21 @@ describe("PagedFeed", () => {
       expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(2);
     });
 
+    it("hands objects over with managedFields emptied, from lists and watches alike, the rest as served", async () => {
+      const got = new Map<string, PodLike>();
+      consumer = (_phase, obj) => got.set(obj.metadata!.name!, obj as PodLike);
+      start();
+      await watching();
+      await label("a", "api");
+      await eventually(() => expect(got.get("a")?.metadata?.labels).toEqual({ app: "api" }));
+      for (const name of ["a", "b"]) {
+        // the simulator records managers as kube-apiserver does: the cut is the feed's
+        const served = sim.get("v1", "Pod", name, "default")!;
+        expect(served.metadata.managedFields.length).toBeGreaterThan(0);
+        expect(got.get(name)).toEqual({ ...served, metadata: { ...served.metadata, managedFields: [] } });
+      }
+    });
+
     it("then follows the watch: created, changed and deleted objects, each proving the cache fresh", async () => {
       start();
       await eventually(() => expect(synced).toBe(1));

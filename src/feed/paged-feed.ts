@@ -6,6 +6,7 @@ import type { PodLike } from "../cache/pod-record";
 import { isOlder } from "../cache/resource-version";
 import type { SliceLike } from "../endpoints/slice-record";
 import { Backoff, type BackoffOptions } from "./backoff";
+import { withoutManagedFields } from "./managed-fields";
 import type { FeedHandlers, FeedPhase, ObjectFeed } from "./object-feed";
 
 /** The metadata a feed needs to track an object (every Kubernetes object has it). */
@@ -98,7 +99,7 @@ export interface PagedFeedOptions {
   /**
    * watch lines are handled in slices of at most this long (ms), the event loop free in between; default 4.
    * A socket read can hand over megabytes at once (libuv reads up to 32 × 64 KB in one go) and a
-   * 16 KB pod takes ~0.3 ms to parse: handled in one go, such a burst held lookups for 40–150 ms.
+   * 16 KB pod takes ~0.3 ms to parse whole: handled in one go, such a burst held lookups for 40–150 ms.
    */
   lineSliceMs?: number;
   /** waits between failures; see Backoff (default 0.8 s doubling to 30 s, reset after 2 min) */
@@ -124,6 +125,7 @@ const MAX_QUEUED_LINES = 2000;
  *   after any failure; a 410 relists; an expired continue token restarts the list;
  * - failures back off exponentially with jitter, honouring Retry-After; a silent watch is cut after
  *   idleTimeoutMs; stop() aborts everything, and nothing is delivered after it returns.
+ * Objects arrive with `managedFields` emptied, cut from the JSON before it is parsed (see managed-fields.ts).
  */
 export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
   readonly #known = new Map<string, Known>();
@@ -225,7 +227,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
             await sending; // on the wire before this page's parse holds the loop
             if (this.#stopped) return;
           }
-          const page = JSON.parse(body) as ListPage<T>;
+          const page = JSON.parse(withoutManagedFields(body)) as ListPage<T>;
           for (const item of page.items ?? []) {
             const uid = item.metadata?.uid;
             if (uid) seen.add(uid);
@@ -281,7 +283,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
   }
 
   #onWatchLine(h: FeedHandlers<T>, line: string): void {
-    const event = JSON.parse(line) as { type: string; object: T & Status };
+    const event = JSON.parse(withoutManagedFields(line)) as { type: string; object: T & Status };
     if (event.type === "ERROR") {
       const s = event.object;
       throw new ApiStatusError(
