@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { BenchResults, ContenderResult } from "./report";
@@ -54,6 +54,12 @@ function expectContenderFigures(c: ContenderResult, podindex: boolean) {
   expect(c.underLoad?.lookup.perSecond).toBe(200);
   expect(c.underLoad?.lookup.requests).toBeGreaterThan(200 * 1.5 * 0.5);
   expect(c.underLoad?.lookup.failures).toBe(0);
+  // the contender, the cluster and the clients each worked, and together within what the machine did
+  const cpu = c.underLoad!.cpuCores!;
+  for (const x of [cpu.contender, cpu.cluster, cpu.client]) positive(x);
+  expect(cpu.machineCores).toBe(availableParallelism());
+  expect(cpu.contender + cpu.cluster + cpu.client).toBeLessThanOrEqual(cpu.machine * 1.1 + 0.05);
+  expect(cpu.machine).toBeLessThanOrEqual(cpu.machineCores * 1.05);
   // every write showed up in a lookup, within the bench's 5 s
   expect(c.writeToLookup).toMatchObject({ requests: WRITES, failures: 0 });
   positive(c.writeToLookup?.p99Ms);

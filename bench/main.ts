@@ -277,6 +277,7 @@ async function underLoad(r: Running, sim: Sim, pods: number, podindex: boolean):
     perSecond: UPDATES_PER_SECOND,
     seconds: LOAD_SECONDS,
   });
+  const cpuBefore = cpuOf(r, sim);
   const scrapes: { ms: number; lagP99Ms: number; lagMaxMs: number }[] = [];
   let over = false;
   void updates.then(() => (over = true));
@@ -296,10 +297,12 @@ async function underLoad(r: Running, sim: Sim, pods: number, podindex: boolean):
     updates,
     podindex ? scraper() : undefined,
   ]);
+  const cpuCores = coresSince(cpuBefore, cpuOf(r, sim));
   const sortedMs = scrapes.map(s => s.ms).sort((a, b) => a - b);
   return {
     updatesPerSecond: written.written / written.seconds,
     lookup,
+    cpuCores,
     ...(podindex
       ? {
           forwardAuth,
@@ -399,16 +402,64 @@ async function runConstant(body: string, pods: number): Promise<ContenderResult>
   }
 }
 
+/** USER_HZ: the unit of /proc's CPU times (100 a second on every Linux platform node runs on) */
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds a process has used, user and system (/proc/<pid>/stat's utime and stime) */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // fields after the command, which is in parentheses and may hold spaces: state is field 3, utime 14, stime 15
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[14 - 3]) + Number(fields[15 - 3])) / TICKS_PER_SECOND;
+}
+
+interface CpuReading {
+  at: number;
+  contender: number;
+  cluster: number;
+  client: number;
+  machineBusyTicks: number;
+}
+
+/** CPU used so far by the contender, the simulated cluster, this process (the clients) and the machine */
+function cpuOf(r: Running, sim: Sim): CpuReading {
+  const usage = process.cpuUsage();
+  const ticks = cpuTicks();
+  return {
+    at: performance.now(),
+    contender: cpuSecondsOf(r.child.pid!),
+    cluster: cpuSecondsOf(sim.child.pid!),
+    client: (usage.user + usage.system) / 1e6,
+    machineBusyTicks: ticks.total - ticks.idle - ticks.steal,
+  };
+}
+
+/** what each used between two readings, in cores */
+function coresSince(a: CpuReading, b: CpuReading): NonNullable<ContenderResult["underLoad"]>["cpuCores"] {
+  const seconds = (b.at - a.at) / 1000;
+  const cores = (x: number) => x / seconds;
+  return {
+    contender: cores(b.contender - a.contender),
+    cluster: cores(b.cluster - a.cluster),
+    client: cores(b.client - a.client),
+    machine: cores((b.machineBusyTicks - a.machineBusyTicks) / TICKS_PER_SECOND),
+    machineCores: os.availableParallelism(),
+  };
+}
+
 /** the share of the machine's CPU time since `before` that the hypervisor took (steal) */
 const stealSince = (before: { total: number; steal: number }) => {
   const now = cpuTicks();
   return (now.steal - before.steal) / Math.max(1, now.total - before.total);
 };
 
-/** the machine's CPU time so far (/proc/stat's first line), in clock ticks: all of it, and what the hypervisor took (steal) */
-function cpuTicks(): { total: number; steal: number } {
+/**
+ * the machine's CPU time so far (/proc/stat's first line), in clock ticks: all of it, what no
+ * process used (idle and iowait), and what the hypervisor gave to other machines (steal)
+ */
+function cpuTicks(): { total: number; idle: number; steal: number } {
   const ticks = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-  return { total: ticks.reduce((a, b) => a + b, 0), steal: ticks[7] ?? 0 };
+  return { total: ticks.reduce((a, b) => a + b, 0), idle: ticks[3] + ticks[4], steal: ticks[7] ?? 0 };
 }
 
 async function runSize(pods: number): Promise<SizeResult> {

@@ -27,6 +27,11 @@ export interface ContenderResult {
     eventLoopLagP99Ms?: number;
     eventLoopLagMaxMs?: number;
     metricsScrapeMs?: { p50: number; max: number };
+    /**
+     * CPU the phase took, in cores (CPU seconds a second): the contender's process, the simulated
+     * cluster's, the bench's own (the clients), and the whole machine's (every process, out of `machineCores`)
+     */
+    cpuCores?: { contender: number; cluster: number; client: number; machine: number; machineCores: number };
   };
   writeToLookup?: Latency;
   /** one lookup answer, as served */
@@ -115,6 +120,15 @@ export function sizeTable(s: SizeResult): string {
           ? `${f1(c.underLoad.metricsScrapeMs.p50)} / ${f1(c.underLoad.metricsScrapeMs.max)}`
           : "–",
       ),
+    ],
+    [
+      "CPU under load: contender / cluster / clients / machine (cores)",
+      ...col(c => {
+        const u = c.underLoad?.cpuCores;
+        return u
+          ? `${[u.contender, u.cluster, u.client].map(x => x.toFixed(2)).join(" / ")} / ${u.machine.toFixed(2)} of ${u.machineCores}`
+          : "–";
+      }),
     ],
     ["API write → lookup p50 / p99 (ms)", ...col(c => pair(c.writeToLookup))],
   ];
