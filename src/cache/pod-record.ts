@@ -33,6 +33,21 @@ export interface PodRecord {
   resourceVersion: string;
 }
 
+/**
+ * Arrays of a v1 Pod that toPodRecord never reads, the bulk of a pod's JSON (about 13 of a realistic
+ * pod's 16 KB): the paged feed cuts them from the text before parsing (src/feed/array-cut.ts).
+ */
+export const UNREAD_POD_ARRAYS = [
+  "managedFields",
+  "containers",
+  "initContainers",
+  "ephemeralContainers",
+  "volumes",
+  "containerStatuses",
+  "initContainerStatuses",
+  "ephemeralContainerStatuses",
+] as const;
+
 /** The parts of a v1 Pod that toPodRecord reads (a full V1Pod fits). */
 export interface PodLike {
   metadata?: {

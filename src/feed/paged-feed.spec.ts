@@ -7,7 +7,7 @@ import { eventually } from "../../test/support/module";
 import { makePod } from "../../test/support/pods";
 import type { PodLike } from "../cache/pod-record";
 import type { FeedHandlers, FeedPhase } from "./object-feed";
-import { PagedFeed, continueOf, type PagedFeedOptions, type Tracked } from "./paged-feed";
+import { PagedFeed, continueOf, podFeed, type PagedFeedOptions, type Tracked } from "./paged-feed";
 
 /**
  * The paged feed against the simulated apiserver (paging, watch, 410, outages and injected faults as
@@ -160,6 +160,30 @@ describe("PagedFeed", () => {
         expect(served.metadata.managedFields.length).toBeGreaterThan(0);
         expect(got.get(name)).toEqual({ ...served, metadata: { ...served.metadata, managedFields: [] } });
       }
+    });
+
+    it("feeds pods without the arrays a pod's record never reads: containers, volumes and their statuses", async () => {
+      const containers = [{ name: "main", image: "registry.example/app:1.0", env: [{ name: "A", value: "]" }] }];
+      const volumes = [{ name: "data", emptyDir: {} }];
+      const full = pod("k");
+      sim.create({ ...full, spec: { ...full.spec, containers, volumes } });
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromFile(sim.kubeconfigPath);
+      const pods = podFeed({ kubeConfig, pageSize: 2 });
+      feed = pods;
+      const got = new Map<string, PodLike>();
+      void pods.start({
+        onEvent: (_phase, p) => got.set(p.metadata!.name!, p),
+        onSynced: () => synced++,
+        onError: err => errors.push(err),
+      });
+      await eventually(() => expect(synced).toBe(1));
+      const served = sim.get("v1", "Pod", "k", "default")!;
+      expect(served.spec.containers).toEqual(containers);
+      const k = got.get("k") as typeof served;
+      expect(k.spec).toEqual({ ...served.spec, containers: [], volumes: [] });
+      expect(k.status).toEqual(served.status);
+      expect(k.metadata.labels).toEqual(served.metadata.labels);
     });
 
     it("then follows the watch: created, changed and deleted objects, each proving the cache fresh", async () => {

@@ -2,11 +2,11 @@ import { KubeConfig } from "@kubernetes/client-node";
 import http from "node:http";
 import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { PodLike } from "../cache/pod-record";
+import { UNREAD_POD_ARRAYS, type PodLike } from "../cache/pod-record";
 import { isOlder } from "../cache/resource-version";
 import type { SliceLike } from "../endpoints/slice-record";
 import { Backoff, type BackoffOptions } from "./backoff";
-import { withoutManagedFields } from "./managed-fields";
+import { ArrayCut } from "./array-cut";
 import type { FeedHandlers, FeedPhase, ObjectFeed } from "./object-feed";
 
 /** The metadata a feed needs to track an object (every Kubernetes object has it). */
@@ -102,12 +102,17 @@ export interface PagedFeedOptions {
    * 16 KB pod takes ~0.3 ms to parse whole: handled in one go, such a burst held lookups for 40–150 ms.
    */
   lineSliceMs?: number;
+  /**
+   * keys of arrays the consumer never reads, emptied in the JSON before it is parsed (see
+   * array-cut.ts); default `managedFields`, which no consumer of an object's state needs
+   */
+  unreadArrays?: readonly string[];
   /** waits between failures; see Backoff (default 0.8 s doubling to 30 s, reset after 2 min) */
   backoff?: BackoffOptions;
   kubeConfig?: KubeConfig;
 }
 
-type Settings = Required<Omit<PagedFeedOptions, "kubeConfig" | "backoff">>;
+type Settings = Required<Omit<PagedFeedOptions, "kubeConfig" | "backoff" | "unreadArrays">>;
 
 /** TCP keep-alive probes after this long idle (ms): a dead peer is noticed even on a quiet socket. */
 const KEEPALIVE_MS = 30_000;
@@ -125,13 +130,14 @@ const MAX_QUEUED_LINES = 2000;
  *   after any failure; a 410 relists; an expired continue token restarts the list;
  * - failures back off exponentially with jitter, honouring Retry-After; a silent watch is cut after
  *   idleTimeoutMs; stop() aborts everything, and nothing is delivered after it returns.
- * Objects arrive with `managedFields` emptied, cut from the JSON before it is parsed (see managed-fields.ts).
+ * Objects arrive with the arrays named in unreadArrays emptied, cut from the JSON before it is parsed.
  */
 export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
   readonly #known = new Map<string, Known>();
   readonly #opts: Settings;
   readonly #kc: KubeConfig;
   readonly #backoff: Backoff;
+  readonly #cut: ArrayCut;
   readonly #abort = new AbortController();
   /** the newest resourceVersion seen (list, event or bookmark); undefined: (re)list first */
   #rv: string | undefined;
@@ -139,7 +145,8 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
   #failing = false;
 
   constructor(opts: PagedFeedOptions) {
-    const { kubeConfig, backoff, ...rest } = opts;
+    const { kubeConfig, backoff, unreadArrays = ["managedFields"], ...rest } = opts;
+    this.#cut = new ArrayCut(unreadArrays);
     this.#opts = {
       pageSize: 100,
       watchSeconds: 300,
@@ -227,7 +234,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
             await sending; // on the wire before this page's parse holds the loop
             if (this.#stopped) return;
           }
-          const page = JSON.parse(withoutManagedFields(body)) as ListPage<T>;
+          const page = JSON.parse(this.#cut.apply(body)) as ListPage<T>;
           for (const item of page.items ?? []) {
             const uid = item.metadata?.uid;
             if (uid) seen.add(uid);
@@ -283,7 +290,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
   }
 
   #onWatchLine(h: FeedHandlers<T>, line: string): void {
-    const event = JSON.parse(withoutManagedFields(line)) as { type: string; object: T & Status };
+    const event = JSON.parse(this.#cut.apply(line)) as { type: string; object: T & Status };
     if (event.type === "ERROR") {
       const s = event.object;
       throw new ApiStatusError(
@@ -488,6 +495,6 @@ function kubeConfigFromDefault(): KubeConfig {
 export type FeedTuning = Omit<PagedFeedOptions, "path">;
 
 export const podFeed = (tuning: FeedTuning = {}): PagedFeed<PodLike> =>
-  new PagedFeed({ ...tuning, path: "/api/v1/pods" });
+  new PagedFeed({ unreadArrays: UNREAD_POD_ARRAYS, ...tuning, path: "/api/v1/pods" });
 export const sliceFeed = (tuning: FeedTuning = {}): PagedFeed<SliceLike> =>
   new PagedFeed({ ...tuning, path: "/apis/discovery.k8s.io/v1/endpointslices" });

@@ -1,13 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { placeOf, RealisticPods } from "../../bench/realistic-pod";
-import { withoutManagedFields } from "./managed-fields";
+import { toPodRecord, UNREAD_POD_ARRAYS } from "../cache/pod-record";
+import { ArrayCut } from "./array-cut";
 
 /** What JSON.parse gives with every metadata.managedFields emptied afterwards, as client-go's transform does. */
 const emptiedAfterParse = (json: string) =>
   JSON.parse(json, (key, value) => (key === "managedFields" && Array.isArray(value) ? [] : value));
 
-describe("withoutManagedFields", () => {
+describe("ArrayCut", () => {
   const pods = new RealisticPods();
+  const managedFields = new ArrayCut(["managedFields"]);
+  const withoutManagedFields = (json: string) => managedFields.apply(json);
 
   it("empties a realistic pod's managedFields and keeps every other field exactly", () => {
     const pod = pods.pod(7, placeOf(7, 10));
@@ -57,6 +60,32 @@ describe("withoutManagedFields", () => {
       ...obj,
       metadata: { ...obj.metadata, managedFields: [] },
     });
+  });
+
+  it("empties every array it is given the key of, and only those", () => {
+    const pod = pods.pod(3, placeOf(3, 10));
+    const json = JSON.stringify(pod);
+    const keys = ["managedFields", "containers", "volumes", "containerStatuses"];
+    const cut = new ArrayCut(keys).apply(json);
+    expect(cut.length).toBeLessThan(json.length / 4);
+    const emptied = JSON.parse(json, (key, value) => (keys.includes(key) && Array.isArray(value) ? [] : value));
+    expect(JSON.parse(cut)).toEqual(emptied);
+    // what was not named stays whole, nested arrays included
+    expect(JSON.parse(cut).spec.tolerations).toEqual(pod.spec.tolerations);
+    expect(JSON.parse(cut).status.conditions).toEqual(pod.status.conditions);
+  });
+
+  it("cuts nothing a pod's record is made of: the record from the cut JSON is the same", () => {
+    const podCut = new ArrayCut(UNREAD_POD_ARRAYS);
+    for (const i of [0, 1, 2, 50]) {
+      const pod = pods.pod(i, placeOf(i, 10));
+      const json = JSON.stringify({ ...pod, metadata: { ...pod.metadata, uid: `uid-${i}`, resourceVersion: "7" } });
+      const cut = podCut.apply(json);
+      expect(cut.length).toBeLessThan(json.length / 4);
+      const whole = toPodRecord(JSON.parse(json), () => true);
+      expect(whole?.podIPs).toEqual([placeOf(i, 10).ip]);
+      expect(toPodRecord(JSON.parse(cut), () => true)).toEqual(whole);
+    }
   });
 
   it("reads JSON with whitespace, as a proxy may reformat it", () => {
