@@ -36,7 +36,7 @@ describe("ArrayCut", () => {
     ]);
   });
 
-  it("is not misled by strings: escaped quotes, trailing backslashes, brackets and the key's own name", () => {
+  it("is not misled by strings: escaped quotes, trailing backslashes, brackets, UTF-8 and the key's own name", () => {
     const obj = {
       metadata: {
         name: "p",
@@ -45,10 +45,11 @@ describe("ArrayCut", () => {
           note: "ends in a backslash \\",
           tricky: '"managedFields":[1,2] inside a string',
           brackets: "]]]}}} [[[",
+          utf8: "é, \u2028 and 🚀: characters of two, three and four bytes",
         },
         managedFields: [
           {
-            manager: 'one " quote ] and a "quoted" ]manager[',
+            manager: 'one " quote ] and a "quoted" ]manager[ 🚀é',
             fieldsV1: { 'k:{"name":"main"}': { ".": {} }, "f:x\\": {}, "f:]": { "f:[": {} } },
           },
         ],

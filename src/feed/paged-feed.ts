@@ -61,11 +61,12 @@ const HEAD_BYTES = 4096;
  * apiVersion and metadata before items), without parsing the items. Undefined when the head says
  * nothing (the last page), or is not in that shape.
  */
-export function continueOf(body: string): string | undefined {
-  const items = body.slice(0, HEAD_BYTES).search(/,\s*"items"\s*:/);
+export function continueOf(body: Buffer): string | undefined {
+  const start = body.toString("utf8", 0, HEAD_BYTES);
+  const items = start.search(/,\s*"items"\s*:/);
   if (items < 0) return undefined;
   try {
-    const head = JSON.parse(`${body.slice(0, items)}}`) as ListPage<unknown>;
+    const head = JSON.parse(`${start.slice(0, items)}}`) as ListPage<unknown>;
     return head.metadata?.continue || undefined;
   } catch {
     return undefined;
@@ -113,6 +114,18 @@ export interface PagedFeedOptions {
 }
 
 type Settings = Required<Omit<PagedFeedOptions, "kubeConfig" | "backoff" | "unreadArrays">>;
+
+const NEWLINE = 0x0a;
+const isBlank = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+
+/** The bytes without leading and trailing whitespace (a view, not a copy). */
+function trimmed(b: Buffer): Buffer {
+  let start = 0;
+  let end = b.length;
+  while (start < end && isBlank(b[start])) start++;
+  while (end > start && isBlank(b[end - 1])) end--;
+  return b.subarray(start, end);
+}
 
 /** TCP keep-alive probes after this long idle (ms): a dead peer is noticed even on a quiet socket. */
 const KEEPALIVE_MS = 30_000;
@@ -219,7 +232,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
         return this.#get(`${this.#opts.path}?${query}`, onSent);
       };
       // the next page, asked for before this one is parsed, so the apiserver serves it meanwhile
-      let ahead: { token: string; body: Promise<string> } | undefined;
+      let ahead: { token: string; body: Promise<Buffer> } | undefined;
       try {
         do {
           const body = await (ahead && ahead.token === token ? ahead.body : pageOf(token));
@@ -234,7 +247,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
             await sending; // on the wire before this page's parse holds the loop
             if (this.#stopped) return;
           }
-          const page = JSON.parse(this.#cut.apply(body)) as ListPage<T>;
+          const page = JSON.parse(this.#cut.apply(body.toString())) as ListPage<T>;
           for (const item of page.items ?? []) {
             const uid = item.metadata?.uid;
             if (uid) seen.add(uid);
@@ -289,8 +302,8 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
       throw new Error(`the ${this.#opts.path} watch ended at once with nothing delivered`);
   }
 
-  #onWatchLine(h: FeedHandlers<T>, line: string): void {
-    const event = JSON.parse(this.#cut.apply(line)) as { type: string; object: T & Status };
+  #onWatchLine(h: FeedHandlers<T>, line: Buffer): void {
+    const event = JSON.parse(this.#cut.apply(line.toString())) as { type: string; object: T & Status };
     if (event.type === "ERROR") {
       const s = event.object;
       throw new ApiStatusError(
@@ -348,11 +361,11 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
     h.onRecovered?.();
   }
 
-  /** One GET's body; `onSent` is called once the request is written. */
-  async #get(path: string, onSent?: () => void): Promise<string> {
-    let body = "";
-    await this.#request(path, { totalMs: this.#opts.requestTimeoutMs, onChunk: chunk => (body += chunk), onSent });
-    return body;
+  /** One GET's body, as the bytes that came; `onSent` is called once the request is written. */
+  async #get(path: string, onSent?: () => void): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    await this.#request(path, { totalMs: this.#opts.requestTimeoutMs, onChunk: chunk => chunks.push(chunk), onSent });
+    return Buffer.concat(chunks);
   }
 
   /**
@@ -362,8 +375,8 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
   async #request(
     path: string,
     on: {
-      onLine?: (line: string) => void;
-      onChunk?: (chunk: string) => void;
+      onLine?: (line: Buffer) => void;
+      onChunk?: (chunk: Buffer) => void;
       onOpen?: () => void;
       onSent?: () => void;
       totalMs?: number;
@@ -405,24 +418,28 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
         idle = setTimeout(() => settle(new Error(`${what}: nothing received for ${on.idleMs} ms`)), on.idleMs);
       };
       const req = transport.request(url, { ...opts, method: "GET" }, res => {
-        res.setEncoding("utf8");
         const code = res.statusCode ?? 0;
         if (code >= 300) {
-          let text = "";
-          res.on("data", c => (text += c));
-          res.on("end", () => settle(statusError(code, text, res.headers["retry-after"])));
+          const text: Buffer[] = [];
+          res.on("data", (c: Buffer) => text.push(c));
+          res.on("end", () => settle(statusError(code, Buffer.concat(text).toString(), res.headers["retry-after"])));
           res.on("error", settle);
           return;
         }
         on.onOpen?.();
-        let buffer = "";
+        // the start of a line whose end has not come yet (kept as bytes: lines are decoded only once cut)
+        let partial: Buffer[] = [];
         // received lines not yet handled, oldest at `head`; handled in time slices (lineSliceMs)
-        let queue: string[] = [];
+        let queue: Buffer[] = [];
         let head = 0;
         let scheduled = false;
         let ended = false;
         const finish = () =>
-          settle(buffer.trim() ? new Error(`${what}: the stream ended in the middle of a line`) : undefined);
+          settle(
+            partial.some(p => trimmed(p).length > 0)
+              ? new Error(`${what}: the stream ended in the middle of a line`)
+              : undefined,
+          );
         const drain = () => {
           scheduled = false;
           const until = performance.now() + this.#opts.lineSliceMs;
@@ -445,19 +462,20 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
           if (ended) finish();
           else if (res.isPaused()) res.resume();
         };
-        res.on("data", (chunk: string) => {
+        res.on("data", (chunk: Buffer) => {
           if (settled) return;
           try {
             if (on.onChunk) return on.onChunk(chunk);
-            buffer += chunk;
-            let nl: number;
-            while ((nl = buffer.indexOf("\n")) >= 0) {
-              const line = buffer.slice(0, nl).trim();
-              buffer = buffer.slice(nl + 1);
-              if (!line) continue;
+            let from = 0;
+            for (let nl = chunk.indexOf(NEWLINE); nl >= 0; from = nl + 1, nl = chunk.indexOf(NEWLINE, from)) {
+              const end = chunk.subarray(from, nl);
+              const line = trimmed(partial.length ? Buffer.concat([...partial, end]) : end);
+              partial = [];
+              if (line.length === 0) continue;
               armIdle();
               queue.push(line);
             }
+            if (from < chunk.length) partial.push(chunk.subarray(from));
             if (!scheduled && head < queue.length) {
               scheduled = true;
               setImmediate(drain);
