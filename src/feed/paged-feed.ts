@@ -427,7 +427,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
           return;
         }
         on.onOpen?.();
-        // the start of a line whose end has not come yet (kept as bytes: lines are decoded only once cut)
+        // the start of a line whose end has not come yet (kept as bytes: a line is decoded once, whole)
         let partial: Buffer[] = [];
         // received lines not yet handled, oldest at `head`; handled in time slices (lineSliceMs)
         let queue: Buffer[] = [];
