@@ -61,12 +61,11 @@ const HEAD_BYTES = 4096;
  * apiVersion and metadata before items), without parsing the items. Undefined when the head says
  * nothing (the last page), or is not in that shape.
  */
-export function continueOf(body: Buffer): string | undefined {
-  const start = body.toString("utf8", 0, HEAD_BYTES);
-  const items = start.search(/,\s*"items"\s*:/);
+export function continueOf(body: string): string | undefined {
+  const items = body.slice(0, HEAD_BYTES).search(/,\s*"items"\s*:/);
   if (items < 0) return undefined;
   try {
-    const head = JSON.parse(`${start.slice(0, items)}}`) as ListPage<unknown>;
+    const head = JSON.parse(`${body.slice(0, items)}}`) as ListPage<unknown>;
     return head.metadata?.continue || undefined;
   } catch {
     return undefined;
@@ -232,7 +231,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
         return this.#get(`${this.#opts.path}?${query}`, onSent);
       };
       // the next page, asked for before this one is parsed, so the apiserver serves it meanwhile
-      let ahead: { token: string; body: Promise<Buffer> } | undefined;
+      let ahead: { token: string; body: Promise<string> } | undefined;
       try {
         do {
           const body = await (ahead && ahead.token === token ? ahead.body : pageOf(token));
@@ -247,7 +246,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
             await sending; // on the wire before this page's parse holds the loop
             if (this.#stopped) return;
           }
-          const page = JSON.parse(this.#cut.apply(body.toString())) as ListPage<T>;
+          const page = JSON.parse(this.#cut.apply(body)) as ListPage<T>;
           for (const item of page.items ?? []) {
             const uid = item.metadata?.uid;
             if (uid) seen.add(uid);
@@ -361,11 +360,15 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
     h.onRecovered?.();
   }
 
-  /** One GET's body, as the bytes that came; `onSent` is called once the request is written. */
-  async #get(path: string, onSent?: () => void): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    await this.#request(path, { totalMs: this.#opts.requestTimeoutMs, onChunk: chunk => chunks.push(chunk), onSent });
-    return Buffer.concat(chunks);
+  /**
+   * One GET's body; `onSent` is called once the request is written. Read as text: joining a list
+   * page's bytes instead (a 1.6 MB Buffer a page, outside V8's heap) left 46 MiB more RSS after a
+   * list of 100k realistic pods, memory malloc kept.
+   */
+  async #get(path: string, onSent?: () => void): Promise<string> {
+    let body = "";
+    await this.#request(path, { totalMs: this.#opts.requestTimeoutMs, onChunk: chunk => (body += chunk), onSent });
+    return body;
   }
 
   /**
@@ -376,7 +379,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
     path: string,
     on: {
       onLine?: (line: Buffer) => void;
-      onChunk?: (chunk: Buffer) => void;
+      onChunk?: (chunk: string) => void;
       onOpen?: () => void;
       onSent?: () => void;
       totalMs?: number;
@@ -427,6 +430,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
           return;
         }
         on.onOpen?.();
+        if (on.onChunk) res.setEncoding("utf8"); // a body as text; watch lines as bytes
         // the start of a line whose end has not come yet (kept as bytes: a line is decoded once, whole)
         let partial: Buffer[] = [];
         // received lines not yet handled, oldest at `head`; handled in time slices (lineSliceMs)
@@ -462,10 +466,10 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
           if (ended) finish();
           else if (res.isPaused()) res.resume();
         };
-        res.on("data", (chunk: Buffer) => {
+        res.on("data", (chunk: Buffer | string) => {
           if (settled) return;
           try {
-            if (on.onChunk) return on.onChunk(chunk);
+            if (typeof chunk === "string") return on.onChunk!(chunk);
             let from = 0;
             for (let nl = chunk.indexOf(NEWLINE); nl >= 0; from = nl + 1, nl = chunk.indexOf(NEWLINE, from)) {
               const end = chunk.subarray(from, nl);
