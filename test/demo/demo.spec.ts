@@ -23,6 +23,8 @@ class Demo {
   readonly lines: string[] = [];
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
+  /** every line the demo's processes printed has been read: all of them closed its output */
+  readonly outputClosed: Promise<unknown>;
 
   constructor(command: string[], env: Record<string, string> = {}) {
     this.child = spawn(command[0], command.slice(1), {
@@ -41,9 +43,10 @@ class Demo {
       detached: true,
     });
     this.exited = new Promise(done => this.child.once("exit", code => done(code)));
-    for (const stream of [this.child.stdout!, this.child.stderr!]) {
-      createInterface({ input: stream }).on("line", line => this.lines.push(line));
-    }
+    const readers = [this.child.stdout!, this.child.stderr!].map(input =>
+      createInterface({ input }).on("line", line => this.lines.push(line)),
+    );
+    this.outputClosed = Promise.all(readers.map(r => new Promise(closed => r.once("close", closed))));
   }
 
   get output(): string {
@@ -204,6 +207,8 @@ describe.skipIf(!caddy)("npm run demo, followed as it says", () => {
       expect(await canConnect(gateway)).toBe(false);
       expect(demo.leftovers()).toEqual([]);
     }, 15_000);
+    // npm is gone, but the demo's own processes held its output until they exited: read all of it
+    await demo.outputClosed;
     expect(demo.output).toMatch(/which started this demo, exited: stopping/);
     expect(demo.output).toContain("podindex stopped");
   });
