@@ -41,7 +41,8 @@ function endOfArray(json: string, at: number): number {
   return -1;
 }
 
-const isSpace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
+/** JSON's whitespace: space, tab, line feed, carriage return (a char code, or a byte: the same values) */
+export const isJsonSpace = (c: number) => c === 32 || c === 9 || c === 10 || c === 13;
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /** Empties, in JSON text, the arrays under the given keys, at any depth. */
@@ -64,7 +65,7 @@ export class ArrayCut {
     let from = 0;
     for (let m = keys.exec(json); m; m = keys.exec(json)) {
       let value = m.index + m[0].length;
-      while (isSpace(json.charCodeAt(value))) value++;
+      while (isJsonSpace(json.charCodeAt(value))) value++;
       // a backslash before its quote: the text is inside some other string, not a key
       const isKey = json.charCodeAt(m.index - 1) !== BACKSLASH;
       const end = isKey && json.charCodeAt(value) === OPEN ? endOfArray(json, value) : -1;

@@ -6,7 +6,7 @@ import { UNREAD_POD_ARRAYS, type PodLike } from "../cache/pod-record";
 import { isOlder } from "../cache/resource-version";
 import type { SliceLike } from "../endpoints/slice-record";
 import { Backoff, type BackoffOptions } from "./backoff";
-import { ArrayCut } from "./array-cut";
+import { ArrayCut, isJsonSpace } from "./array-cut";
 import type { FeedHandlers, FeedPhase, ObjectFeed } from "./object-feed";
 
 /** The metadata a feed needs to track an object (every Kubernetes object has it). */
@@ -115,14 +115,13 @@ export interface PagedFeedOptions {
 type Settings = Required<Omit<PagedFeedOptions, "kubeConfig" | "backoff" | "unreadArrays">>;
 
 const NEWLINE = 0x0a;
-const isBlank = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 
 /** The bytes without leading and trailing whitespace (a view, not a copy). */
 function trimmed(b: Buffer): Buffer {
   let start = 0;
   let end = b.length;
-  while (start < end && isBlank(b[start])) start++;
-  while (end > start && isBlank(b[end - 1])) end--;
+  while (start < end && isJsonSpace(b[start])) start++;
+  while (end > start && isJsonSpace(b[end - 1])) end--;
   return b.subarray(start, end);
 }
 
