@@ -18,6 +18,7 @@ function smokeRun(out: string): Promise<{ code: number | null; stdout: string; s
           ...process.env,
           BENCH_SIZES: "200",
           BENCH_SECONDS: "0.3",
+          BENCH_WARMUP_SECONDS: "0.5",
           BENCH_LOAD_SECONDS: "1.5",
           BENCH_SETTLE_SECONDS: "0.5",
           BENCH_WRITES: String(WRITES),
@@ -53,6 +54,8 @@ function expectContenderFigures(c: ContenderResult, podindex: boolean) {
   // paced at 200 a second through the 1.5 s of updates, behind schedule or not
   expect(c.underLoad?.lookup.perSecond).toBe(200);
   expect(c.underLoad?.lookup.requests).toBeGreaterThan(200 * 1.5 * 0.5);
+  // the updates' 0.5 s of warm-up before it are not measured
+  expect(c.underLoad?.lookup.requests).toBeLessThanOrEqual(200 * 1.5 * 1.1);
   expect(c.underLoad?.lookup.failures).toBe(0);
   // the contender, the cluster and the clients each worked, and together within what the machine did
   const cpu = c.underLoad!.cpuCores!;
@@ -60,6 +63,8 @@ function expectContenderFigures(c: ContenderResult, podindex: boolean) {
   expect(cpu.machineCores).toBe(availableParallelism());
   expect(cpu.contender + cpu.cluster + cpu.client).toBeLessThanOrEqual(cpu.machine * 1.1 + 0.05);
   expect(cpu.machine).toBeLessThanOrEqual(cpu.machineCores * 1.05);
+  expect(cpu.stolen).toBeGreaterThanOrEqual(0);
+  expect(cpu.machine + cpu.stolen).toBeLessThanOrEqual(cpu.machineCores * 1.05);
   // every write showed up in a lookup, within the bench's 5 s
   expect(c.writeToLookup).toMatchObject({ requests: WRITES, failures: 0 });
   positive(c.writeToLookup?.p99Ms);

@@ -29,9 +29,17 @@ export interface ContenderResult {
     metricsScrapeMs?: { p50: number; max: number };
     /**
      * CPU the phase took, in cores (CPU seconds a second): the contender's process, the simulated
-     * cluster's, the bench's own (the clients), and the whole machine's (every process, out of `machineCores`)
+     * cluster's, the bench's own (the clients), the whole machine's (every process, out of
+     * `machineCores`), and what the hypervisor gave to other machines meanwhile (steal)
      */
-    cpuCores?: { contender: number; cluster: number; client: number; machine: number; machineCores: number };
+    cpuCores?: {
+      contender: number;
+      cluster: number;
+      client: number;
+      machine: number;
+      stolen: number;
+      machineCores: number;
+    };
   };
   writeToLookup?: Latency;
   /** one lookup answer, as served */
@@ -122,11 +130,11 @@ export function sizeTable(s: SizeResult): string {
       ),
     ],
     [
-      "CPU under load: contender / cluster / clients / machine (cores)",
+      "CPU under load: contender / cluster / clients / machine, stolen (cores)",
       ...col(c => {
         const u = c.underLoad?.cpuCores;
         return u
-          ? `${[u.contender, u.cluster, u.client].map(x => x.toFixed(2)).join(" / ")} / ${u.machine.toFixed(2)} of ${u.machineCores}`
+          ? `${[u.contender, u.cluster, u.client].map(x => x.toFixed(2)).join(" / ")} / ${u.machine.toFixed(2)} of ${u.machineCores}, ${u.stolen.toFixed(2)}`
           : "–";
       }),
     ],
