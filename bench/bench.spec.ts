@@ -73,6 +73,7 @@ function expectContenderFigures(c: ContenderResult, podindex: boolean) {
   expect(c.underLoad?.forwardAuth?.failures).toBe(0);
   positive(c.underLoad?.forwardAuth?.p99Ms);
   expect(Number.isFinite(c.underLoad?.eventLoopLagP99Ms)).toBe(true);
+  expect(Number.isFinite(c.underLoad?.eventLoopLagWorstSecondP99Ms)).toBe(true);
   positive(c.underLoad?.metricsScrapeMs?.max);
 }
 

@@ -45,6 +45,27 @@ export function quantile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
+/** A Prometheus histogram's cumulative counts by upper bound (`le`, +Inf last), as scraped. */
+export type Buckets = [le: number, cumulative: number][];
+
+/**
+ * The pth quantile (0–1) of the observations a histogram gained between two scrapes, interpolated
+ * linearly within its bucket as Prometheus' histogram_quantile does (the highest finite bound when
+ * it falls past it); NaN without observations.
+ */
+export function histogramQuantile(before: Buckets, after: Buckets, p: number): number {
+  const gained = after.map(([le, n], i) => [le, n - (before[i]?.[1] ?? 0)] as const);
+  const total = gained[gained.length - 1]?.[1] ?? 0;
+  if (total <= 0) return NaN;
+  const rank = p * total;
+  let [lower, below] = [0, 0];
+  for (const [le, n] of gained) {
+    if (n >= rank) return le === Infinity ? lower : lower + ((le - lower) * (rank - below)) / (n - below || 1);
+    [lower, below] = [le, n];
+  }
+  return lower;
+}
+
 export interface Latency {
   requests: number;
   p50Ms: number;

@@ -34,6 +34,41 @@ describe("Metrics", () => {
     expect((await lag())["1"]).toBeLessThan(blocked["1"]); // the next scrape covers only its own interval
   });
 
+  it("counts every lag sample since start in a histogram, whoever scrapes and however often", async () => {
+    t = testServer({});
+    await t.app.ready();
+    const histogram = async () => {
+      const text = (await t.app.inject({ method: "GET", url: "/metrics" })).body;
+      const series = (suffix: string) =>
+        [...text.matchAll(new RegExp(`^podindex_event_loop_lag_histogram_seconds_${suffix} (\\S+)$`, "gm"))].map(
+          m => [m[1], Number(m[2])] as const,
+        );
+      const buckets = new Map(series('bucket\\{le="([^"]+)"\\}'));
+      const [[, count]] = series("(count)");
+      return { buckets, count };
+    };
+    const start = await histogram();
+    const t0 = Date.now();
+    await sleep(100);
+    const blockedUntil = Date.now() + 150;
+    while (Date.now() < blockedUntil); // a handler that holds the loop for 150 ms
+    await sleep(100);
+    await histogram(); // a scrape in between (another scraper, or curl): nothing is lost
+    await sleep(100);
+    const end = await histogram();
+    const elapsedMs = Date.now() - t0;
+    const samples = end.count - start.count;
+    // one sample per 10 ms tick, the blocked 150 ms being one late tick
+    expect(samples).toBeGreaterThan((elapsedMs - 150) / 10 / 2);
+    expect(samples).toBeLessThanOrEqual(elapsedMs / 10 + 2);
+    expect(end.buckets.get("+Inf")).toBe(end.count);
+    const over = (le: string) => end.count - end.buckets.get(le)! - (start.count - start.buckets.get(le)!);
+    expect(over("0.1")).toBeGreaterThanOrEqual(1); // the 140 ms late tick
+    expect(over("0.25")).toBe(0);
+    const counts = [...end.buckets.values()];
+    expect(counts).toEqual([...counts].sort((a, b) => a - b)); // cumulative
+  });
+
   it("reads an idle loop as (nearly) no lag, not as the sampler's own 10 ms interval", async () => {
     t = testServer({});
     await t.app.ready();

@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { SinkHealth } from "./sinks/postgres-mirror";
 import type { IndexSummary } from "./status/summary";
@@ -88,6 +88,8 @@ export class Metrics {
   readonly #lastEvent = new Map<string, number>();
   /** the event loop's delays since the last scrape (Node's sampler, every LAG_SAMPLE_MS while enabled) */
   readonly #loopDelay = monitorEventLoopDelay({ resolution: LAG_SAMPLE_MS });
+  /** every lag sample since start, in LAG_BUCKETS (each scrape folds the sampler's window in) */
+  readonly #lags = new Tally(LAG_BUCKETS);
   readonly #now: () => number;
 
   constructor(sample: {
@@ -191,7 +193,7 @@ export class Metrics {
         }
       },
     });
-    const loopDelay = this.#loopDelay;
+    const [loopDelay, lags] = [this.#loopDelay, this.#lags];
     new Gauge({
       name: "podindex_event_loop_lag_seconds",
       help: "How late the event loop ran (every lookup and forward-auth waits on it) since the last scrape: quantile 0.5, 0.99 and 1 (the maximum)",
@@ -200,14 +202,22 @@ export class Metrics {
       collect() {
         this.reset();
         if (loopDelay.count === 0) return;
-        // Node records the time between the sampler's ticks, its own interval included: the lag is what exceeds it
-        const lag = (ns: number) => Math.max(0, ns / 1e6 - LAG_SAMPLE_MS) / 1000;
-        this.set({ quantile: "0.5" }, lag(loopDelay.percentile(50)));
-        this.set({ quantile: "0.99" }, lag(loopDelay.percentile(99)));
-        this.set({ quantile: "1" }, lag(loopDelay.max));
+        this.set({ quantile: "0.5" }, lagSeconds(loopDelay.percentile(50)));
+        this.set({ quantile: "0.99" }, lagSeconds(loopDelay.percentile(99)));
+        this.set({ quantile: "1" }, lagSeconds(loopDelay.max));
+        // the histogram below is rendered after this gauge, from the window folded in here
+        foldLag(loopDelay, lags);
         loopDelay.reset();
       },
     });
+    this.registry.registerMetric(
+      tallyMetric(
+        "podindex_event_loop_lag_histogram_seconds",
+        "How late the event loop ran, every sample since start (the quantiles gauge counts only since the last scrape, whoever scraped): for histogram_quantile over any window",
+        undefined,
+        new Map([["", lags]]),
+      ) as unknown as Histogram,
+    );
     new Gauge({
       name: "podindex_sink_ready",
       help: "1 when a PodIndex's PostgreSQL mirror is in sync, 0 when it is failing or connecting",
@@ -251,6 +261,42 @@ export class Metrics {
 /** podindex_lookup_duration_seconds' upper bounds */
 export const LOOKUP_BUCKETS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05];
 
+/** podindex_event_loop_lag_histogram_seconds' upper bounds */
+export const LAG_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+/** Node records the time between the sampler's ticks (ns), its own interval included: the lag is what exceeds it (s). */
+const lagSeconds = (ns: number) => Math.max(0, ns / 1e6 - LAG_SAMPLE_MS) / 1000;
+
+/**
+ * Adds the sampler's window to `tally`. Node keeps the window as a histogram, not as samples: the
+ * samples at or under each bound are found from its percentiles (a binary search on the percentile
+ * whose value is within the bound), and the sum from its mean.
+ */
+function foldLag(window: IntervalHistogram, tally: Tally): void {
+  const n = window.count;
+  let counted = 0;
+  tally.bounds.forEach((bound, i) => {
+    const limitNs = (bound * 1000 + LAG_SAMPLE_MS) * 1e6;
+    let atOrUnder: number;
+    if (window.max <= limitNs) atOrUnder = n;
+    else if (window.min > limitNs) atOrUnder = 0;
+    else {
+      let [lo, hi] = [0, 100];
+      for (let step = 0; step < 30; step++) {
+        const mid = (lo + hi) / 2;
+        if (window.percentile(mid) <= limitNs) lo = mid;
+        else hi = mid;
+      }
+      atOrUnder = Math.round((lo / 100) * n);
+    }
+    tally.counts[i] += Math.max(0, atOrUnder - counted);
+    counted = Math.max(counted, atOrUnder);
+  });
+  tally.counts[tally.bounds.length] += n - counted;
+  tally.count += n;
+  tally.sum += n * lagSeconds(window.mean);
+}
+
 /** A histogram's counts as plain numbers: how many observations fell at or under each bound, and their sum. */
 export class Tally {
   /** per bound, then one past the last bound (+Inf); not cumulative */
@@ -272,11 +318,11 @@ export class Tally {
 }
 
 /**
- * A Prometheus histogram over Tallies (one per value of `label`), as prom-client's registry reads a
+ * A Prometheus histogram over Tallies (one per value of `label`; without a label, the one Tally), as prom-client's registry reads a
  * metric: `get()` gives the `_bucket` (cumulative, `le`), `_sum` and `_count` series, exactly as
  * prom-client's own Histogram renders them.
  */
-export function tallyMetric(name: string, help: string, label: string, tallies: Map<string, Tally>) {
+export function tallyMetric(name: string, help: string, label: string | undefined, tallies: Map<string, Tally>) {
   return {
     name,
     help,
@@ -285,14 +331,15 @@ export function tallyMetric(name: string, help: string, label: string, tallies: 
     get() {
       const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
       for (const [key, t] of tallies) {
+        const by = label === undefined ? {} : { [label]: key };
         let cumulative = 0;
         t.bounds.forEach((le, i) => {
           cumulative += t.counts[i];
-          values.push({ labels: { le, [label]: key }, value: cumulative, metricName: `${name}_bucket` });
+          values.push({ labels: { le, ...by }, value: cumulative, metricName: `${name}_bucket` });
         });
-        values.push({ labels: { le: "+Inf", [label]: key }, value: t.count, metricName: `${name}_bucket` });
-        values.push({ labels: { [label]: key }, value: t.sum, metricName: `${name}_sum` });
-        values.push({ labels: { [label]: key }, value: t.count, metricName: `${name}_count` });
+        values.push({ labels: { le: "+Inf", ...by }, value: t.count, metricName: `${name}_bucket` });
+        values.push({ labels: by, value: t.sum, metricName: `${name}_sum` });
+        values.push({ labels: by, value: t.count, metricName: `${name}_count` });
       }
       return { name, help, type: "histogram", aggregator: "sum", values };
     },
