@@ -262,7 +262,9 @@ export class Metrics {
 export const LOOKUP_BUCKETS: readonly number[] = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05];
 
 /** podindex_event_loop_lag_histogram_seconds' upper bounds */
-export const LAG_BUCKETS: readonly number[] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+export const LAG_BUCKETS: readonly number[] = [
+  0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+];
 
 /** Node records the time between the sampler's ticks (ns), its own interval included: the lag is what exceeds it (s). */
 const lagSeconds = (ns: number) => Math.max(0, ns / 1e6 - LAG_SAMPLE_MS) / 1000;
