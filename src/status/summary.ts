@@ -63,8 +63,10 @@ function down(map: Map<string, number>, key: string): number {
  * Each served PodIndex's counts, kept from the caches' changes so that reading them (a status
  * flush, a /metrics scrape, /v1/indexes) costs O(PodIndexes) and never walks the cache. A pod
  * event costs O(PodIndexes × its IPs), an EndpointSlice event one union of its Service's slices
- * per PodIndex with spec.services. A PodIndex applied (a new view) or removed is noticed at the
- * next read: a new view is counted once from the caches, O(pods + Services).
+ * per PodIndex with spec.services. A PodIndex applied (a new view) is counted once from the caches
+ * when it is applied, O(pods + Services): at start, before the pods are listed, that is nothing,
+ * and the list's pods are counted as they arrive (counted at the first read instead, the first
+ * status flush after the list walked every pod: 105 ms of a CPU profile at 10k pods, as lookups begin).
  */
 export class IndexSummaries {
   readonly #counts = new Map<string, Counts>();
@@ -79,6 +81,7 @@ export class IndexSummaries {
     deps.endpoints.onChange(service => {
       for (const c of this.#counts.values()) this.#countService(c, service);
     });
+    deps.views.onChange(() => this.#sync(deps.views.list()));
   }
 
   /** Every served PodIndex's summary, by name in name order. */

@@ -11,6 +11,12 @@ export class ViewSet {
   readonly #refused = new Map<string, string>();
   #sorted: PodIndexView[] = [];
   #annotationKeys: ReadonlySet<string> = new Set();
+  readonly #listeners: (() => void)[] = [];
+
+  /** Call `listener` after every change of the views (set, delete, refuse). */
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
 
   set(view: PodIndexView): void {
     this.#refused.delete(view.name);
@@ -67,5 +73,6 @@ export class ViewSet {
   #recompute(): void {
     this.#sorted = [...this.#views.values()].sort((a, b) => a.name.localeCompare(b.name));
     this.#annotationKeys = new Set(this.#sorted.flatMap(v => v.annotationKeys));
+    for (const listener of this.#listeners) listener();
   }
 }
