@@ -320,9 +320,9 @@ export class Tally {
 }
 
 /**
- * A Prometheus histogram over Tallies (one per value of `label`; without a label, the one Tally), as prom-client's registry reads a
- * metric: `get()` gives the `_bucket` (cumulative, `le`), `_sum` and `_count` series, exactly as
- * prom-client's own Histogram renders them.
+ * A Prometheus histogram over Tallies (one per value of `label`; without a label, the one Tally),
+ * as prom-client's registry reads a metric: `get()` gives the `_bucket` (cumulative, `le`), `_sum`
+ * and `_count` series, exactly as prom-client's own Histogram renders them.
  */
 export function tallyMetric(name: string, help: string, label: string | undefined, tallies: Map<string, Tally>) {
   return {

@@ -64,9 +64,10 @@ function down(map: Map<string, number>, key: string): number {
  * flush, a /metrics scrape, /v1/indexes) costs O(PodIndexes) and never walks the cache. A pod
  * event costs O(PodIndexes × its IPs), an EndpointSlice event one union of its Service's slices
  * per PodIndex with spec.services. A PodIndex applied (a new view) is counted once from the caches
- * when it is applied, O(pods + Services): at start, before the pods are listed, that is nothing,
- * and the list's pods are counted as they arrive (counted at the first read instead, the first
- * status flush after the list walked every pod: 105 ms of a CPU profile at 10k pods, as lookups begin).
+ * when it is applied (ViewSet.onChange), O(pods + Services): at start, before the pods are listed,
+ * that is nothing, and the list's pods are counted as they arrive. (Counted at the first read
+ * instead, the first status flush after the list walked every pod: 105 ms of a CPU profile at 10k
+ * pods, as lookups begin.)
  */
 export class IndexSummaries {
   readonly #counts = new Map<string, Counts>();
@@ -82,12 +83,12 @@ export class IndexSummaries {
       for (const c of this.#counts.values()) this.#countService(c, service);
     });
     deps.views.onChange(() => this.#sync(deps.views.list()));
+    this.#sync(deps.views.list());
   }
 
   /** Every served PodIndex's summary, by name in name order. */
   summaries(): Map<string, IndexSummary> {
     const views = this.deps.views.list();
-    this.#sync(views);
     const ready = this.deps.ready();
     const out = new Map<string, IndexSummary>();
     for (const view of views) {
