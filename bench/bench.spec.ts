@@ -8,7 +8,10 @@ import type { BenchResults, ContenderResult } from "./report";
 const WRITES = 3;
 
 /** `npm run bench` at 200 pods, with short phases: it must run to the end and write every figure. */
-function smokeRun(out: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function smokeRun(
+  out: string,
+  extraEnv: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise(done => {
     execFile(
       process.execPath,
@@ -23,6 +26,7 @@ function smokeRun(out: string): Promise<{ code: number | null; stdout: string; s
           BENCH_SETTLE_SECONDS: "0.5",
           BENCH_WRITES: String(WRITES),
           BENCH_OUT: out,
+          ...extraEnv,
         },
         maxBuffer: 16 * 1024 * 1024,
       },
@@ -115,10 +119,27 @@ describe("npm run bench (a 200-pod smoke run)", () => {
     // the Pepr-bindings source is measured when the module takes it up, and says why not otherwise
     if (pepr.available) expectContenderFigures(pepr, true);
     else expect(pepr.reason).toMatch(/\w/);
+    // BENCH_PLACEMENT's default on 2 CPUs or more: the cluster on one, every contender on the others
+    if (availableParallelism() >= 2) {
+      const { mode, clusterCpus, contenderCpus } = results.placement;
+      expect(mode).toBe("split");
+      expect(size.clusterCpus).toEqual([Number(clusterCpus)]);
+      for (const c of size.contenders.filter(c => c.available))
+        expect(c.cpus, c.key).toEqual(contenderCpus!.split(",").map(Number));
+      expect(contenderCpus!.split(",").map(Number)).not.toContain(Number(clusterCpus));
+      expect(run.stdout).toContain(`the cluster on CPU ${clusterCpus}, each contender on CPU ${contenderCpus}`);
+    }
 
     const svg = readFileSync(join(out, "chart.svg"), "utf8");
     expect(svg.startsWith("<svg")).toBe(true);
     expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
     expect(svg).toContain("200 pods");
   }, 360_000);
+
+  it("refuses a BENCH_PLACEMENT it does not know, before it starts anything", async () => {
+    const run = await smokeRun(out, { BENCH_PLACEMENT: "pinned" });
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain('BENCH_PLACEMENT must be split or shared, got "pinned"');
+    expect(run.stdout).not.toContain("seeding");
+  });
 });

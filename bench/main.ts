@@ -15,10 +15,10 @@
  * phase, default 8), BENCH_WRITES (API write → lookup samples, default 40),
  * BENCH_SETTLE_SECONDS (idle time after ready before memory is read, default 12), BENCH_LOAD_RATE
  * (lookups a second, and as many forward-auth checks, while the updates flow; default 200), BENCH_CONTENDERS
- * (default feed,pepr,informer; the constant route always runs).
+ * (default feed,pepr,informer; the constant route always runs), BENCH_PLACEMENT (split or shared, below).
  */
 import { build } from "esbuild";
-import { fork, type ChildProcess } from "node:child_process";
+import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { resolve } from "node:path";
@@ -62,6 +62,47 @@ const UPDATES_PER_SECOND = 1000;
 const CLIENTS = 16;
 const TSX = ["--import", "tsx"];
 
+/** The CPUs a process may run on (/proc/<pid>/status's Cpus_allowed_list, as "0-1" or "0,2-3"). */
+function cpusOf(pid: number | "self"): number[] {
+  const list = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  if (!list) throw new Error(`/proc/${pid}/status has no Cpus_allowed_list`);
+  return list.split(",").flatMap(range => {
+    const [from, to = from] = range.split("-").map(Number);
+    return Array.from({ length: to - from + 1 }, (_, k) => from + k);
+  });
+}
+
+/**
+ * Where the processes run. `split`, the default where the bench may use 2 CPUs or more: the
+ * simulated cluster on the first, every contender on the others (started under taskset), the
+ * clients (this process) on any. In a cluster the apiserver runs on other machines; sharing cores
+ * with the simulator, a contender's latency under load was partly the simulator's (at 100k its GC
+ * took up to 0.96 of a core while the updates flowed). `shared`: no CPU is set, all share them all.
+ */
+function placement(): BenchResults["placement"] {
+  const asked = process.env.BENCH_PLACEMENT || undefined;
+  if (asked !== undefined && asked !== "split" && asked !== "shared")
+    throw new Error(`BENCH_PLACEMENT must be split or shared, got "${asked}"`);
+  const cpus = cpusOf("self");
+  let taskset = true;
+  try {
+    execFileSync("taskset", ["--version"], { stdio: "ignore" });
+  } catch {
+    taskset = false;
+  }
+  if (asked === "split" && (cpus.length < 2 || !taskset))
+    throw new Error(
+      `BENCH_PLACEMENT=split needs 2 CPUs and taskset (util-linux); this process may use ${cpus.length}${taskset ? "" : ", and taskset is not installed"}`,
+    );
+  if (asked === "shared" || cpus.length < 2 || !taskset) return { mode: "shared" };
+  return { mode: "split", clusterCpus: String(cpus[0]), contenderCpus: cpus.slice(1).join(",") };
+}
+const PLACEMENT = placement();
+
+/** fork()'s options to run node with `execArgv` on the given CPUs (taskset execs node: the child's pid is node's) */
+const onCpus = (cpus: string | undefined, execArgv: string[]) =>
+  cpus === undefined ? { execArgv } : { execPath: "taskset", execArgv: ["-c", cpus, process.execPath, ...execArgv] };
+
 const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 const say = (msg: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
@@ -83,7 +124,7 @@ class Sim {
   static async start(pods: number): Promise<Sim> {
     // 100k realistic pods and their watch history need more than Node's default heap
     const child = fork(resolve(__dirname, "sim-host.ts"), [], {
-      execArgv: [...TSX, "--max-old-space-size=16384"],
+      ...onCpus(PLACEMENT.clusterCpus, [...TSX, "--max-old-space-size=16384"]),
       env: { ...process.env, BENCH_PODS: String(pods), LOG_LEVEL: "warn" },
     });
     const ready = await new Promise<SimReady>((ok, fail) => {
@@ -138,7 +179,7 @@ async function bundle(file: string): Promise<string> {
 
 async function startChild(file: string, env: Record<string, string>, node: string[] = []): Promise<Running> {
   const child = fork(await bundle(file), [], {
-    execArgv: ["--expose-gc", ...node],
+    ...onCpus(PLACEMENT.contenderCpus, ["--expose-gc", ...node]),
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
@@ -388,6 +429,7 @@ async function runContender(plan: Plan, sim: Sim, pods: number, readyTimeoutMs: 
     // after allocation slows): the footprint the process keeps, not the list's leftovers
     await sleep(SETTLE_SECONDS * 1000);
     const memory = await memoryOf(r);
+    const cpus = cpusOf(r.child.pid!);
     const sample = await send(`${r.url}${lookups(pods).url(0)}`);
     const lookup = await lookupFigures(r.url, pods);
     const load = await underLoad(r, sim, pods, plan.podindex);
@@ -396,6 +438,7 @@ async function runContender(plan: Plan, sim: Sim, pods: number, readyTimeoutMs: 
       key: plan.key,
       available: true,
       startToReadySeconds,
+      cpus,
       memory: {
         rssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,
@@ -418,7 +461,7 @@ async function runContender(plan: Plan, sim: Sim, pods: number, readyTimeoutMs: 
 async function runConstant(body: string, pods: number): Promise<ContenderResult> {
   const r = await startChild("constant-server.ts", { BENCH_CONSTANT_BODY: body });
   try {
-    return { key: "constant", available: true, lookup: await lookupFigures(r.url, pods) };
+    return { key: "constant", available: true, cpus: cpusOf(r.child.pid!), lookup: await lookupFigures(r.url, pods) };
   } finally {
     await stopChild(r);
   }
@@ -525,6 +568,7 @@ async function runSize(pods: number): Promise<SizeResult> {
       podBytes,
       seedSeconds,
       pagedList: { seconds: list.seconds, bytes: list.bytes, pageSize: 500 },
+      clusterCpus: cpusOf(sim.child.pid!),
       contenders,
       loadAverage: { before: loadBefore, after: os.loadavg()[0] },
       cpuStealShare: stealSince(ticksBefore),
@@ -550,6 +594,7 @@ async function main(): Promise<void> {
   const results: BenchResults = {
     date: new Date().toISOString(),
     machine: machine(),
+    placement: PLACEMENT,
     requestedSizes: SIZES,
     complete: false,
     sizes: [],

@@ -11,6 +11,8 @@ export interface ContenderResult {
   /** why a contender gave no figures */
   reason?: string;
   startToReadySeconds?: number;
+  /** the CPUs its process could run on (read from /proc after ready) */
+  cpus?: number[];
   memory?: {
     rssBytes: number;
     heapUsedBytes: number;
@@ -62,11 +64,15 @@ export interface SizeResult {
   loadAverage: { before: number; after: number };
   /** the share of the machine's CPU time the hypervisor gave to others (steal) while this size ran */
   cpuStealShare?: number;
+  /** the CPUs the simulated cluster's process could run on (read from /proc) */
+  clusterCpus?: number[];
 }
 
 export interface BenchResults {
   date: string;
   machine: { nproc: number; cpuModel: string; memoryBytes: number; node: string; platform: string };
+  /** BENCH_PLACEMENT: the CPUs the cluster and the contenders were started on (split), or none set (shared) */
+  placement: { mode: "split" | "shared"; clusterCpus?: string; contenderCpus?: string };
   /** BENCH_SIZES; `sizes` holds those measured so far (complete: all of them) */
   requestedSizes: number[];
   complete: boolean;
@@ -275,10 +281,16 @@ export function targetsTable(r: BenchResults): string {
   );
 }
 
+/** where the processes ran, in words */
+export const placementText = (p: BenchResults["placement"] | undefined) =>
+  p?.mode === "split"
+    ? `the cluster on CPU ${p.clusterCpus}, each contender on CPU ${p.contenderCpus}, the clients on any`
+    : "cluster, contenders and clients sharing every CPU";
+
 export function printResults(r: BenchResults): void {
   const m = r.machine;
   console.log(
-    `\nmachine: ${m.nproc} × ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, ${m.platform}`,
+    `\nmachine: ${m.nproc} × ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, ${m.platform}; ${placementText(r.placement)}`,
   );
   for (const s of r.sizes) {
     console.log(
@@ -378,7 +390,7 @@ export function chartSvg(r: BenchResults): string {
     })
     .join("");
   const m = r.machine;
-  const footer = `${esc(m.cpuModel)}, ${m.nproc} cores, node ${m.node}, ${r.date.slice(0, 10)}; each group scaled to its tallest bar`;
+  const footer = `${esc(m.cpuModel)}, ${m.nproc} cores, node ${m.node}, ${r.date.slice(0, 10)}; ${placementText(r.placement)}; each group scaled to its tallest bar`;
   const total = top + 2 * (height + 70);
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${total}" viewBox="0 0 ${width} ${total}" font-family="sans-serif">`,
