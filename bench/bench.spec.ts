@@ -72,6 +72,9 @@ function expectContenderFigures(c: ContenderResult, podindex: boolean) {
   // every write showed up in a lookup, within the bench's 5 s
   expect(c.writeToLookup).toMatchObject({ requests: WRITES, failures: 0 });
   positive(c.writeToLookup?.p99Ms);
+  // the clients' own lag was sampled through the phase
+  expect(c.underLoad?.clientLagMs?.max).toBeGreaterThanOrEqual(c.underLoad!.clientLagMs!.p99);
+  expect(c.underLoad?.clientLagMs?.p99).toBeGreaterThanOrEqual(0);
   if (!podindex) return;
   positive(c.underLoad?.forwardAuth?.requests);
   expect(c.underLoad?.forwardAuth?.failures).toBe(0);
@@ -79,6 +82,8 @@ function expectContenderFigures(c: ContenderResult, podindex: boolean) {
   expect(Number.isFinite(c.underLoad?.eventLoopLagP99Ms)).toBe(true);
   expect(Number.isFinite(c.underLoad?.eventLoopLagWorstSecondP99Ms)).toBe(true);
   positive(c.underLoad?.metricsScrapeMs?.max);
+  // the largest sample is at least the p99 of every sample (the phase's last window included)
+  expect(c.underLoad!.eventLoopLagMaxMs).toBeGreaterThanOrEqual(c.underLoad!.eventLoopLagWorstSecondP99Ms!);
 }
 
 describe("npm run bench (a 200-pod smoke run)", () => {

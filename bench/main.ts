@@ -22,7 +22,7 @@ import { execFileSync, fork, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { resolve } from "node:path";
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import type { ChildMemory, ChildMessage } from "./child";
 import {
   concurrent,
@@ -312,6 +312,13 @@ async function writeToLookup(base: string, sim: Sim, pods: number, tag: string):
 const LAG = /^podindex_event_loop_lag_seconds\{quantile="(0\.99|1)"\} (\S+)$/gm;
 const LAG_BUCKET = /^podindex_event_loop_lag_histogram_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm;
 
+/** podindex's lag quantiles since the previous scrape (0.99, and 1: the maximum), in ms, from a /metrics text */
+const lagQuantilesMs = (metrics: string): Record<string, number> =>
+  Object.fromEntries([...metrics.matchAll(LAG)].map(m => [m[1], Number(m[2]) * 1000]));
+
+/** the bench's own lag sampler's interval (ms), as podindex's: Node counts it in every sample */
+const LAG_RESOLUTION_MS = 10;
+
 /** podindex's lag histogram (every sample since it started) from a /metrics text */
 const lagBuckets = (metrics: string): Buckets =>
   [...metrics.matchAll(LAG_BUCKET)].map(m => [m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])]);
@@ -337,6 +344,8 @@ async function underLoad(r: Running, sim: Sim, pods: number, podindex: boolean):
   // the lag quantiles count from the last scrape; the histogram, from here to the phase's last scrape
   const lagBefore = podindex ? lagBuckets((await send(`${r.url}/metrics`)).body) : [];
   const cpuBefore = cpuOf(r, sim);
+  const clientLag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+  clientLag.enable();
   const scrapes: { ms: number; lagP99Ms: number; lagMaxMs: number }[] = [];
   let over = false;
   void updates.then(() => (over = true));
@@ -346,7 +355,7 @@ async function underLoad(r: Running, sim: Sim, pods: number, podindex: boolean):
     for (let n = 0; n === 0 || !over; n++) {
       const t0 = performance.now();
       const res = await send(`${r.url}/metrics`);
-      const lag = Object.fromEntries([...res.body.matchAll(LAG)].map(m => [m[1], Number(m[2]) * 1000]));
+      const lag = lagQuantilesMs(res.body);
       scrapes.push({ ms: performance.now() - t0, lagP99Ms: lag["0.99"] ?? NaN, lagMaxMs: lag["1"] ?? NaN });
       await sleep(Math.max(0, 1000 - (performance.now() - t0)));
     }
@@ -358,18 +367,25 @@ async function underLoad(r: Running, sim: Sim, pods: number, podindex: boolean):
     podindex ? scraper() : undefined,
   ]);
   const cpuCores = coresSince(cpuBefore, cpuOf(r, sim));
-  const lagAfter = podindex ? lagBuckets((await send(`${r.url}/metrics`)).body) : [];
+  clientLag.disable();
+  const last = podindex ? (await send(`${r.url}/metrics`)).body : "";
+  const lagAfter = lagBuckets(last);
+  const lagMaxMs = Math.max(...[...scrapes.map(s => s.lagMaxMs), lagQuantilesMs(last)["1"]].filter(Number.isFinite));
   const sortedMs = scrapes.map(s => s.ms).sort((a, b) => a - b);
   return {
     updatesPerSecond: written.written / written.seconds,
     lookup,
     cpuCores,
+    clientLagMs: {
+      p99: Math.max(0, clientLag.percentile(99) / 1e6 - LAG_RESOLUTION_MS),
+      max: Math.max(0, clientLag.max / 1e6 - LAG_RESOLUTION_MS),
+    },
     ...(podindex
       ? {
           forwardAuth,
           eventLoopLagP99Ms: histogramQuantile(lagBefore, lagAfter, 0.99) * 1000,
           eventLoopLagWorstSecondP99Ms: Math.max(...scrapes.map(s => s.lagP99Ms).filter(Number.isFinite)),
-          eventLoopLagMaxMs: Math.max(...scrapes.map(s => s.lagMaxMs).filter(Number.isFinite)),
+          eventLoopLagMaxMs: lagMaxMs,
           metricsScrapeMs: { p50: quantile(sortedMs, 0.5), max: sortedMs[sortedMs.length - 1] },
         }
       : {}),

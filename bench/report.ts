@@ -30,7 +30,13 @@ export interface ContenderResult {
     eventLoopLagP99Ms?: number;
     /** the largest of the per-second scrapes' 0.99 quantiles */
     eventLoopLagWorstSecondP99Ms?: number;
+    /** the largest lag sample of the phase (the quantile 1 of every scrape, the last included) */
     eventLoopLagMaxMs?: number;
+    /**
+     * the bench process's own event-loop lag over the phase (p99, max): the clients time every
+     * request on that loop, so a late client inflates the latencies it reports
+     */
+    clientLagMs?: { p99: number; max: number };
     metricsScrapeMs?: { p50: number; max: number };
     /**
      * CPU the phase took, in cores (CPU seconds a second): the contender's process, the simulated
@@ -128,6 +134,12 @@ export function sizeTable(s: SizeResult): string {
         c.underLoad?.eventLoopLagP99Ms !== undefined
           ? `${f1(c.underLoad.eventLoopLagP99Ms)} / ${f1(c.underLoad.eventLoopLagWorstSecondP99Ms)} / ${f1(c.underLoad.eventLoopLagMaxMs)}`
           : "–",
+      ),
+    ],
+    [
+      "clients' own event-loop lag p99 / max under load (ms)",
+      ...col(c =>
+        c.underLoad?.clientLagMs ? `${f1(c.underLoad.clientLagMs.p99)} / ${f1(c.underLoad.clientLagMs.max)}` : "–",
       ),
     ],
     [
