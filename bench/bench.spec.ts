@@ -124,15 +124,11 @@ describe("npm run bench (a 200-pod smoke run)", () => {
     // the Pepr-bindings source is measured when the module takes it up, and says why not otherwise
     if (pepr.available) expectContenderFigures(pepr, true);
     else expect(pepr.reason).toMatch(/\w/);
-    // BENCH_PLACEMENT's default on 2 CPUs or more: the cluster on one, every contender on the others
+    // BENCH_PLACEMENT's default on 2 CPUs or more: the cluster on one CPU only
     if (availableParallelism() >= 2) {
-      const { mode, clusterCpus, contenderCpus } = results.placement;
-      expect(mode).toBe("split");
-      expect(size.clusterCpus).toEqual([Number(clusterCpus)]);
-      for (const c of size.contenders.filter(c => c.available))
-        expect(c.cpus, c.key).toEqual(contenderCpus!.split(",").map(Number));
-      expect(contenderCpus!.split(",").map(Number)).not.toContain(Number(clusterCpus));
-      expect(run.stdout).toContain(`the cluster on CPU ${clusterCpus}, each contender on CPU ${contenderCpus}`);
+      expect(results.placement.mode).toBe("pinned-cluster");
+      expect(size.clusterCpus).toEqual([results.placement.clusterCpu]);
+      expect(run.stdout).toContain(`the cluster on CPU ${results.placement.clusterCpu} alone`);
     }
 
     const svg = readFileSync(join(out, "chart.svg"), "utf8");
@@ -144,7 +140,7 @@ describe("npm run bench (a 200-pod smoke run)", () => {
   it("refuses a BENCH_PLACEMENT it does not know, before it starts anything", async () => {
     const run = await smokeRun(out, { BENCH_PLACEMENT: "pinned" });
     expect(run.code).not.toBe(0);
-    expect(run.stderr).toContain('BENCH_PLACEMENT must be split or shared, got "pinned"');
+    expect(run.stderr).toContain('BENCH_PLACEMENT must be pinned-cluster or shared, got "pinned"');
     expect(run.stdout).not.toContain("seeding");
   });
 });

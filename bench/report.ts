@@ -11,8 +11,6 @@ export interface ContenderResult {
   /** why a contender gave no figures */
   reason?: string;
   startToReadySeconds?: number;
-  /** the CPUs its process could run on (read from /proc after ready) */
-  cpus?: number[];
   memory?: {
     rssBytes: number;
     heapUsedBytes: number;
@@ -77,8 +75,8 @@ export interface SizeResult {
 export interface BenchResults {
   date: string;
   machine: { nproc: number; cpuModel: string; memoryBytes: number; node: string; platform: string };
-  /** BENCH_PLACEMENT: the CPUs the cluster and the contenders were started on (split), or none set (shared) */
-  placement: { mode: "split" | "shared"; clusterCpus?: string; contenderCpus?: string };
+  /** BENCH_PLACEMENT: the one CPU the simulated cluster was started on (the others ran on any), or none set (shared) */
+  placement: { mode: "pinned-cluster" | "shared"; clusterCpu?: number };
   /** BENCH_SIZES; `sizes` holds those measured so far (complete: all of them) */
   requestedSizes: number[];
   complete: boolean;
@@ -295,9 +293,9 @@ export function targetsTable(r: BenchResults): string {
 
 /** where the processes ran, in words */
 export const placementText = (p: BenchResults["placement"] | undefined) =>
-  p?.mode === "split"
-    ? `the cluster on CPU ${p.clusterCpus}, each contender on CPU ${p.contenderCpus}, the clients on any`
-    : "cluster, contenders and clients sharing every CPU";
+  p?.mode === "pinned-cluster"
+    ? `the cluster on CPU ${p.clusterCpu} alone, contenders and clients on any`
+    : "cluster, contenders and clients on any CPU";
 
 export function printResults(r: BenchResults): void {
   const m = r.machine;
