@@ -38,6 +38,7 @@ import {
   type Throughput,
 } from "./http-load";
 import { chartSvg, printResults, type BenchResults, type ContenderResult, type SizeResult } from "./report";
+import { NODE_FLAGS } from "../scripts/manifests";
 import { benchPod, namespacesFor, type SimReady, type SimRequest } from "./fleet";
 
 const numberEnv = (name: string, fallback: number) => {
@@ -414,8 +415,9 @@ interface Plan {
 }
 
 const PLANS: Plan[] = [
-  { key: "feed", file: "run-module.ts", env: { PODINDEX_SOURCE: "feed" }, podindex: true },
-  { key: "pepr", file: "run-module.ts", env: { PODINDEX_SOURCE: "pepr" }, podindex: true },
+  // podindex with node's flags as its Deployment gives them
+  { key: "feed", file: "run-module.ts", env: { PODINDEX_SOURCE: "feed" }, node: NODE_FLAGS, podindex: true },
+  { key: "pepr", file: "run-module.ts", env: { PODINDEX_SOURCE: "pepr" }, node: NODE_FLAGS, podindex: true },
   // with node's default heap limit (about 4 GiB here), the informer's 3.9 GiB of pods at 100k left
   // it collecting garbage most of its 410 s to ready: it gets the heap a developer would give it
   { key: "informer", file: "informer-server.ts", env: {}, node: ["--max-old-space-size=12288"], podindex: false },

@@ -209,11 +209,28 @@ function checkDeployment(docs: Obj[], expected: { replicas: number; port: number
     }
   });
 
+  it("runs node with semi-spaces of 4 MiB, so that a small cache is not collected over and over", () => {
+    const { c } = watcherOf(docs);
+    const flags = c.args!.slice(0, -2);
+    expect(flags).toEqual(["--max-semi-space-size=4"]);
+    // objects that survive a while make V8 grow the young generation to its largest (32 MiB by default)
+    const grow = [
+      "const keep = [];",
+      "for (let i = 0; i < 3e6; i++) { keep.push({ i, s: 'x' + i }); if (keep.length > 2e5) keep.splice(0, 1e5); }",
+      "const young = require('v8').getHeapSpaceStatistics().find(s => s.space_name === 'new_space');",
+      "process.stdout.write(String(young.space_size / 2 ** 20));",
+    ].join("\n");
+    const run = spawnSync(process.execPath, [...flags, "-e", grow], { encoding: "utf8" });
+    expect(run.status, run.stderr).toBe(0);
+    expect(Number(run.stdout)).toBeGreaterThan(0);
+    expect(Number(run.stdout)).toBeLessThanOrEqual(8);
+  });
+
   it("starts the module through the shipped launcher, with the PeprStore CRD it no longer applies itself", () => {
     const { c, pod } = watcherOf(docs);
     expect(c.command).toEqual(["node"]);
-    expect(c.args![0]).toBe("/podindex/watcher-launcher.cjs");
-    expect(c.args![1]).toMatch(/^[a-f0-9]{64}$/);
+    expect(c.args!.slice(-2)[0]).toBe("/podindex/watcher-launcher.cjs");
+    expect(c.args!.slice(-1)[0]).toMatch(/^[a-f0-9]{64}$/);
     const mount = c.volumeMounts!.find(m => m.mountPath === "/podindex")!;
     const cm = pod.volumes!.find(v => v.name === mount.name)!.configMap!.name;
     expect(Object.keys(one(docs, "ConfigMap", cm).data as object)).toEqual(["watcher-launcher.cjs"]);
@@ -423,7 +440,9 @@ describe.runIf(distBuilt)("dist/ (npm run build)", () => {
       (one(docs, "ConfigMap", "pepr-podindex-launcher").data as Record<string, string>)["watcher-launcher.cjs"],
     );
     // PEPR_MODE=build: the module reports its capabilities to its parent and starts nothing
-    const child = fork(launcher, [watcherOf(docs).c.args![1]], {
+    const { args } = watcherOf(docs).c;
+    const child = fork(launcher, args!.slice(-1), {
+      execArgv: args!.slice(0, -2),
       env: { ...process.env, PEPR_MODE: "build", PODINDEX_APP_DIR: app },
       stdio: "pipe",
     });
