@@ -59,8 +59,8 @@ export const PORT_NAME = "http";
  * young generation (2 semi-spaces). A small cache leaves less room than 32 MiB after every full
  * collection (50 MiB of heap at 1k pods, room 23 MiB), so under 1,000 pod updates a second the
  * module collected every 350 ms, each holding the event loop 5–20 ms (forward-auth p99 16 ms,
- * `--trace-incremental-marking`). With 4 MiB: no full collection through the phase, forward-auth
- * p99 5.1 ms at 1k and 3.8 ms at 100k, and 13 % less RSS at 100k (docs/performance.md).
+ * `--trace-incremental-marking`). With 4 MiB, in one bench run each: forward-auth p99 5.1 ms at 1k
+ * and 3.8 ms at 100k, and 13 % less RSS at 100k (docs/performance.md).
  */
 export const NODE_FLAGS = ["--max-semi-space-size=4"];
 /** src/config.ts: PODINDEX_DRAIN_SECONDS' default; after it the server has 5 s to close */
