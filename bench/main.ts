@@ -86,6 +86,7 @@ function placement(): BenchResults["placement"] {
   const asked = process.env.BENCH_PLACEMENT || undefined;
   if (asked !== undefined && asked !== "pinned-cluster" && asked !== "shared")
     throw new Error(`BENCH_PLACEMENT must be pinned-cluster or shared, got "${asked}"`);
+  if (asked === "shared") return { mode: "shared" };
   const cpus = cpusOf("self");
   let taskset = true;
   try {
@@ -97,7 +98,7 @@ function placement(): BenchResults["placement"] {
     throw new Error(
       `BENCH_PLACEMENT=pinned-cluster needs 2 CPUs and taskset (util-linux); this process may use ${cpus.length}${taskset ? "" : ", and taskset is not installed"}`,
     );
-  if (asked === "shared" || cpus.length < 2 || !taskset) return { mode: "shared" };
+  if (cpus.length < 2 || !taskset) return { mode: "shared" };
   return { mode: "pinned-cluster", clusterCpu: cpus[0] };
 }
 const PLACEMENT = placement();
@@ -374,8 +375,6 @@ async function underLoad(r: Running, sim: Sim, pods: number, podindex: boolean):
   const cpuCores = coresSince(cpuBefore, cpuOf(r, sim));
   clientLag.disable();
   const last = podindex ? (await send(`${r.url}/metrics`)).body : "";
-  const lagAfter = lagBuckets(last);
-  const lagMaxMs = Math.max(...[...scrapes.map(s => s.lagMaxMs), lagQuantilesMs(last)["1"]].filter(Number.isFinite));
   const sortedMs = scrapes.map(s => s.ms).sort((a, b) => a - b);
   return {
     updatesPerSecond: written.written / written.seconds,
@@ -388,9 +387,11 @@ async function underLoad(r: Running, sim: Sim, pods: number, podindex: boolean):
     ...(podindex
       ? {
           forwardAuth,
-          eventLoopLagP99Ms: histogramQuantile(lagBefore, lagAfter, 0.99) * 1000,
+          eventLoopLagP99Ms: histogramQuantile(lagBefore, lagBuckets(last), 0.99) * 1000,
           eventLoopLagWorstSecondP99Ms: Math.max(...scrapes.map(s => s.lagP99Ms).filter(Number.isFinite)),
-          eventLoopLagMaxMs: lagMaxMs,
+          eventLoopLagMaxMs: Math.max(
+            ...[...scrapes.map(s => s.lagMaxMs), lagQuantilesMs(last)["1"]].filter(Number.isFinite),
+          ),
           metricsScrapeMs: { p50: quantile(sortedMs, 0.5), max: sortedMs[sortedMs.length - 1] },
         }
       : {}),
