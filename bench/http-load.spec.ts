@@ -1,5 +1,52 @@
-import { describe, expect, it } from "vitest";
-import { histogramQuantile, type Buckets } from "./http-load";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { concurrent, histogramQuantile, type Buckets } from "./http-load";
+
+describe("concurrent", () => {
+  const seen = new Map<string, string | undefined>();
+  let open = 0;
+  let mostOpen = 0;
+  // answers /ok/<n> with 200 after 3 ms, anything else with 404; keeps what each path was sent with
+  const server = createServer((req, res) => {
+    seen.set(req.url!, req.headers["x-n"] as string | undefined);
+    mostOpen = Math.max(mostOpen, ++open);
+    setTimeout(() => {
+      open--;
+      res.writeHead(req.url!.startsWith("/ok/") ? 200 : 404, { "content-length": 2 }).end("{}");
+    }, 3);
+  });
+  let base = "";
+  beforeAll(async () => {
+    await new Promise<void>(ok => server.listen(0, "127.0.0.1", ok));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise(ok => server.close(ok)));
+
+  it("keeps as many requests in flight as it has clients, each with its own path and headers, timed to the microsecond", async () => {
+    const r = await concurrent({ url: i => `${base}/ok/${i}?q=1`, headers: i => ({ "x-n": String(i) }) }, 4, 1);
+    expect(mostOpen).toBe(4);
+    expect(r.failures).toBe(0);
+    // four connections each answered every 3 ms or so: about 1,300 a second, never more than 4 / 3 ms
+    expect(r.perSecond).toBeGreaterThan(200);
+    expect(r.perSecond).toBeLessThanOrEqual(4 / 0.003);
+    expect(r.requests).toBeGreaterThan(200);
+    expect(r.p50Ms).toBeGreaterThanOrEqual(3);
+    expect(Number.isInteger(r.p50Ms)).toBe(false);
+    expect(seen.get("/ok/17?q=1")).toBe("17");
+  });
+
+  it("counts an answer of another status as a failure, not a sample", async () => {
+    const r = await concurrent({ url: i => `${base}/${i % 2 ? "ok" : "missing"}/${i}` }, 2, 0.5);
+    expect(r.failures).toBeGreaterThan(0);
+    expect(r.requests).toBeGreaterThan(0);
+    expect(Math.abs(r.failures - r.requests)).toBeLessThan(0.2 * r.requests);
+  });
+
+  it("refuses a load of more than one origin", async () => {
+    await expect(concurrent({ url: i => `http://127.0.0.${1 + (i % 2)}:1/x` }, 1, 0.1)).rejects.toThrow(/one origin/);
+  });
+});
 
 describe("histogramQuantile", () => {
   const start: Buckets = [

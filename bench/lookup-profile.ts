@@ -10,7 +10,7 @@
  * The servers run in this process; the load comes from a forked child process (its own core), so the
  * client's work is not charged to the server. The client is a raw keep-alive HTTP/1.1 client on
  * node:net (no pipelining): a node:http Agent client tops out below what the servers answer and would
- * measure itself (autocannon is not a dependency).
+ * measure itself.
  */
 import { fork } from "node:child_process";
 import { createServer, type Server } from "node:http";
