@@ -10,31 +10,39 @@ import type { PodIndexView } from "./views/view";
 import type { ViewSet } from "./views/view-set";
 
 /**
- * A pod as one or more PodIndexes let it be seen: metadata filtered by their expose lists.
- * `labels`, `annotations` and `indexes` are frozen and shared by every answer about the same pod
- * record through the same views: while they are the same objects, they hold the same values.
+ * A pod as one or more PodIndexes let it be seen: metadata filtered by their expose lists. Frozen,
+ * and handed out again by every lookup of the same pod record through the same scope while neither
+ * the PodIndexes nor the EndpointSlices changed: while it is the same object, it holds the same values.
  */
 export interface ExposedPod {
-  record: PodRecord;
-  labels: Readonly<Record<string, string>>;
-  annotations: Readonly<Record<string, string>>;
+  readonly record: PodRecord;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
   /** the PodIndexes that select this pod (within the lookup's scope) */
-  indexes: readonly string[];
+  readonly indexes: readonly string[];
   /** the Services it backs now (their slices list it), among those these PodIndexes follow */
-  services: readonly (ServiceRef & { ready: boolean })[];
+  readonly services: readonly (ServiceRef & { ready: boolean })[];
 }
 
-/** What a record shows through some views; computed once per (record, views) pair. */
-interface Exposure extends Pick<ExposedPod, "labels" | "annotations" | "indexes"> {
+/** A lookup's scope: every PodIndex (key "") or the one named, and how it chooses a record's views. */
+interface Scope {
+  key: string;
+  select: (rec: PodRecord) => PodIndexView[];
+}
+
+/** What a record shows through one scope, kept until the views change (a record never changes). */
+interface Exposure {
+  scope: string;
+  /** the ViewSet's generation `views` were chosen in */
+  generation: number;
   views: readonly PodIndexView[];
+  /** the answer, made on first use; `services` is the EndpointCache's generation its Services were read in */
+  pod?: ExposedPod;
+  services?: number;
 }
 
 /** how many scopes' exposures are kept per record (a pod asked for by IP and by forward-auth uses two) */
 const SCOPES_KEPT = 4;
-
-/** the same views (PodIndexView objects are replaced, never changed, when a PodIndex changes) */
-const sameViews = (a: readonly PodIndexView[], b: readonly PodIndexView[]) =>
-  a.length === b.length && a.every((v, i) => v === b[i]);
 
 export type LookupResult =
   | { kind: "hit"; pod: ExposedPod }
@@ -69,6 +77,7 @@ export class PodLookup {
   #order: PodOrder | undefined;
   /** each record's last few exposures (one per scope asked): a record is replaced on every change, so they die with it */
   readonly #exposures = new WeakMap<PodRecord, Exposure[]>();
+  readonly #everyIndex: Scope = { key: "", select: rec => this.views.servedBy(rec) };
 
   constructor(
     private readonly cache: PodCache,
@@ -82,17 +91,17 @@ export class PodLookup {
     const ip = normalizeIp(rawIp);
     if (ip === undefined) return { kind: "bad-request", message: `"${rawIp}" is not a valid IPv4 or IPv6 address` };
     return this.#scoped(index, scope => {
-      const found = this.cache.lookupIp(ip, rec => scope(rec).length > 0);
+      const found = this.cache.lookupIp(ip, rec => this.#shown(rec, scope).views.length > 0);
       switch (found.result) {
         case "hit":
-          return { kind: "hit", pod: this.#expose(found.pod, scope(found.pod)) };
+          return { kind: "hit", pod: this.#pod(found.pod, this.#shown(found.pod, scope)) };
         case "miss":
           return { kind: "miss", reason: found.reason };
         case "conflict": {
-          const shown = found.pods.filter(rec => scope(rec).length > 0);
+          const shown = found.pods.filter(rec => this.#shown(rec, scope).views.length > 0);
           return {
             kind: "conflict",
-            pods: shown.map(rec => this.#expose(rec, scope(rec))),
+            pods: shown.map(rec => this.#pod(rec, this.#shown(rec, scope))),
             hidden: found.pods.length - shown.length,
           };
         }
@@ -105,9 +114,9 @@ export class PodLookup {
     if (!isValidUid(rawUid)) return { kind: "bad-request", message: `"${rawUid}" is not a valid pod UID` };
     return this.#scoped(index, scope => {
       const rec = this.cache.byUid(rawUid.toLowerCase());
-      const views = rec ? scope(rec) : [];
-      return rec && views.length > 0
-        ? { kind: "hit", pod: this.#expose(rec, views) }
+      const shown = rec && this.#shown(rec, scope);
+      return rec && shown && shown.views.length > 0
+        ? { kind: "hit", pod: this.#pod(rec, shown) }
         : { kind: "miss", reason: "unknown" };
     });
   }
@@ -136,53 +145,67 @@ export class PodLookup {
         if (pods.length === limit || walked === LIST_SCAN_BUDGET) return { kind: "list", pods, next: keyOf(last!) };
         walked++;
         last = rec;
-        const views = scope(rec);
-        if (views.length > 0) pods.push(this.#expose(rec, views, false));
+        const shown = this.#shown(rec, scope, false);
+        if (shown.views.length > 0) pods.push(this.#pod(rec, shown));
       }
       return { kind: "list", pods };
     });
   }
 
   /**
-   * The record as these views show it. A lookup of one pod keeps the exposure for the next lookup
-   * of it (`keep`); a list does not, lest one list of every pod hold an exposure of every pod.
+   * The record's views in this scope. A lookup of one pod keeps them (and the answer made from
+   * them) for the next lookup of it (`keep`); a list does not, lest one list of every pod hold an
+   * exposure of every pod.
    */
-  #expose(record: PodRecord, views: PodIndexView[], keep = true): ExposedPod {
+  #shown(record: PodRecord, scope: Scope, keep = true): Exposure {
+    const generation = this.views.generation;
     const kept = keep ? this.#exposures.get(record) : undefined;
-    let shown = kept?.find(e => sameViews(e.views, views));
+    let shown = kept?.find(e => e.scope === scope.key && e.generation === generation);
     if (!shown) {
-      const labels: Record<string, string> = {};
-      const annotations: Record<string, string> = {};
-      for (const view of views) {
-        Object.assign(labels, view.labelsFor(record));
-        Object.assign(annotations, view.annotationsFor(record));
-      }
-      shown = {
-        views,
-        labels: Object.freeze(labels),
-        annotations: Object.freeze(annotations),
-        indexes: Object.freeze(views.map(v => v.name)),
-      };
+      shown = { scope: scope.key, generation, views: scope.select(record) };
       if (keep) {
         if (!kept) this.#exposures.set(record, [shown]);
         else if (kept.unshift(shown) > SCOPES_KEPT) kept.pop();
       }
     }
-    // Services change without their pods changing: read now, never remembered
-    const services = this.services?.servicesOf(record.uid, views) ?? [];
-    return { record, labels: shown.labels, annotations: shown.annotations, indexes: shown.indexes, services };
+    return shown;
+  }
+
+  /** The record as its exposure shows it: made once, and again only with its Services when a slice changed. */
+  #pod(record: PodRecord, shown: Exposure): ExposedPod {
+    const services = this.services?.generation ?? 0;
+    if (shown.pod && shown.services === services) return shown.pod;
+    let made = shown.pod;
+    if (!made) {
+      const labels: Record<string, string> = {};
+      const annotations: Record<string, string> = {};
+      for (const view of shown.views) {
+        Object.assign(labels, view.labelsFor(record));
+        Object.assign(annotations, view.annotationsFor(record));
+      }
+      made = {
+        record,
+        labels: Object.freeze(labels),
+        annotations: Object.freeze(annotations),
+        indexes: Object.freeze(shown.views.map(v => v.name)),
+        services: [],
+      };
+    }
+    shown.pod = Object.freeze({ ...made, services: this.services?.servicesOf(record.uid, shown.views) ?? [] });
+    shown.services = services;
+    return shown.pod;
   }
 
   #scoped<R extends { kind: string }>(
     index: string | undefined,
-    answer: (scope: (rec: PodRecord) => PodIndexView[]) => R,
+    answer: (scope: Scope) => R,
   ): R | Extract<LookupResult, { kind: "not-ready" | "stale" | "index-not-found" }> {
     if (!this.readiness.ready) return { kind: "not-ready", waitingFor: this.readiness.waitingFor };
     const stale = this.readiness.stale(IDENTITY_KINDS);
     if (stale.length > 0) return { kind: "stale", message: this.readiness.staleReason(IDENTITY_KINDS)!, stale };
-    if (index === undefined || index === "") return answer(rec => this.views.servedBy(rec));
+    if (index === undefined || index === "") return answer(this.#everyIndex);
     const view = this.views.get(index);
     if (!view) return { kind: "index-not-found", index, refused: this.views.refusal(index) };
-    return answer(rec => (view.selects(rec) ? [view] : []));
+    return answer({ key: index, select: rec => (view.selects(rec) ? [view] : []) });
   }
 }

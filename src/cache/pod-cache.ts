@@ -40,6 +40,12 @@ class UidsByIp {
       this.#map.set(ip, held.values().next().value!);
   }
 
+  /** the UID listing `ip` when exactly one pod lists it (nearly every IP): no array made */
+  only(ip: string): string | undefined {
+    const held = this.#map.get(ip);
+    return typeof held === "string" ? held : undefined;
+  }
+
   /** the UIDs listing `ip`, oldest listing first */
   get(ip: string): readonly string[] {
     const held = this.#map.get(ip);
@@ -127,6 +133,10 @@ export class PodCache {
    * IP explains the miss.
    */
   lookupIp(ip: string, served: (rec: PodRecord) => boolean = () => true): IpLookup {
+    // the usual case, on every lookup's path: one pod lists the IP and owns it
+    const only = this.#listing.only(ip);
+    const rec = only === undefined ? undefined : this.#byUid.get(only)!;
+    if (rec && ownsIps(rec)) return served(rec) ? { result: "hit", pod: rec } : { result: "miss", reason: "unknown" };
     const listing = this.#records(this.#listing.get(ip));
     const owners = listing.filter(ownsIps);
     if (owners.length > 1) {

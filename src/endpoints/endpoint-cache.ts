@@ -54,6 +54,7 @@ export class EndpointCache {
   /** slices(), kept per Service key until one of its slices changes: a lookup's path reads it */
   readonly #sortedSlices = new Map<string, readonly SliceRecord[]>();
   readonly #listeners = new Set<ServiceListener>();
+  #generation = 0;
 
   /**
    * Store the slice's new state (ADDED/MODIFIED). A state older than the one held (a replayed
@@ -65,6 +66,7 @@ export class EndpointCache {
     const prev = uid ? this.#slices.get(uid) : undefined;
     if (prev && isOlder(slice.metadata?.resourceVersion ?? "", prev.resourceVersion)) return;
     const next = toSliceRecord(slice);
+    this.#generation++;
     if (!next) {
       if (prev) this.#drop(prev);
       return;
@@ -125,7 +127,13 @@ export class EndpointCache {
     return this.#slices.size;
   }
 
+  /** counts the slice events applied: the Services any pod backs are the same while it is */
+  get generation(): number {
+    return this.#generation;
+  }
+
   #drop(s: SliceRecord): void {
+    this.#generation++;
     this.#unlink(s);
     this.#slices.delete(s.uid);
     this.#notify(s);

@@ -45,6 +45,11 @@ export class ServiceLookup {
     return { kind: "hit", service: { namespace, name }, endpoints: unionOfSlices(followed), indexes };
   }
 
+  /** what servicesOf() answers is the same while this is (and the views are) */
+  get generation(): number {
+    return this.cache.generation;
+  }
+
   /** The Services (followed by one of these views) whose slices list the pod, and whether it is ready in each. */
   servicesOf(podUid: string, views: readonly PodIndexView[]): readonly PodService[] {
     const all = this.cache.servicesOfPod(podUid);

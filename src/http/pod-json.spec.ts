@@ -137,4 +137,23 @@ describe("PodJson", () => {
       { numRuns: 200 },
     );
   });
+
+  it("answers by IP as JSON.stringify({ ip, pod }) for the IP as spelt, whatever was asked before", () => {
+    const spellings = fc.array(fc.constantFrom("fd00::1", "FD00::1", "fd00:0::1", "uid"), { maxLength: 8 });
+    fc.assert(
+      fc.property(meta, spellings, (labels, asked) => {
+        const t = testServer({ all: {} });
+        t.sync();
+        t.cache.upsert(makePod({ uid: UID_A, labels, ips: ["fd00::1"] }));
+        const hit = t.lookup.byIp("fd00::1");
+        if (hit.kind !== "hit") throw new Error(`expected a hit, got ${hit.kind}`);
+        const json = new PodJson();
+        const pod = JSON.stringify(podView(hit.pod));
+        for (const ip of asked)
+          if (ip === "uid") expect(json.text(hit.pod)).toBe(pod);
+          else expect(json.byIp(ip, hit.pod)).toBe(JSON.stringify({ ip, pod: podView(hit.pod) }));
+      }),
+      { numRuns: 200 },
+    );
+  });
 });

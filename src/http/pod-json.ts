@@ -1,46 +1,38 @@
-import type { PodRecord } from "../cache/pod-record";
 import type { ExposedPod } from "../lookup";
 import { podView } from "./present";
 
-/** texts kept per record: as many as PodLookup keeps exposures (any it no longer hands out are never matched) */
-const TEXTS_KEPT = 4;
-
-/** A record's podView as JSON text, up to its Services (the last key, read anew for every answer). */
-interface Serialised {
-  labels: ExposedPod["labels"];
-  annotations: ExposedPod["annotations"];
-  indexes: ExposedPod["indexes"];
-  head: string;
+/** A pod's last by-IP answer: `{"ip":…,"pod":…}`, the pod's JSON starting at `at`. */
+interface Made {
+  ip: string | undefined;
+  answer: string;
+  at: number;
 }
 
 /**
- * JSON.stringify(podView(pod)), without serialising the same pod twice. A record is frozen and
- * replaced on every change of its pod, and PodLookup hands out the same frozen labels, annotations
- * and indexes for as long as the views that show the record are the same: the text kept for a
- * record is reused only while all four are the very objects it was made from. The Services a pod
- * backs change without it: they are serialised on every answer. Entries die with their records.
+ * JSON.stringify(podView(pod)), without serialising the same pod twice. An ExposedPod is frozen,
+ * and PodLookup hands out the same one for as long as its record, the views that show it and the
+ * EndpointSlices are the same (a change of any of them makes a new one): the text is kept per
+ * ExposedPod, and dies with it. The whole by-IP answer is kept with it, for the IP as last spelt:
+ * a hit then sends a string it made before.
  */
 export class PodJson {
-  /** per record, one text per exposure asked for (PodLookup keeps a few per record, one per scope) */
-  readonly #made = new WeakMap<PodRecord, Serialised[]>();
+  readonly #made = new WeakMap<ExposedPod, Made>();
 
   text(pod: ExposedPod): string {
-    let kept = this.#made.get(pod.record);
-    if (!kept) this.#made.set(pod.record, (kept = []));
-    let made = kept.find(
-      m => m.labels === pod.labels && m.annotations === pod.annotations && m.indexes === pod.indexes,
-    );
-    if (made === undefined) {
-      // podView with no Services: its last key, which every answer then appends as it is now
-      const json = JSON.stringify(podView({ ...pod, services: [] }));
-      made = {
-        labels: pod.labels,
-        annotations: pod.annotations,
-        indexes: pod.indexes,
-        head: json.slice(0, -"[]}".length),
-      };
-      if (kept.unshift(made) > TEXTS_KEPT) kept.pop();
-    }
-    return `${made.head}${JSON.stringify(pod.services)}}`;
+    const made = this.#made.get(pod);
+    if (made) return made.answer.slice(made.at, -1);
+    const text = JSON.stringify(podView(pod));
+    this.#made.set(pod, { ip: undefined, answer: `${text}}`, at: 0 });
+    return text;
+  }
+
+  /** `{"ip":<ip as asked>,"pod":<the pod's JSON>}` */
+  byIp(ip: string, pod: ExposedPod): string {
+    const made = this.#made.get(pod);
+    if (made?.ip === ip) return made.answer;
+    const head = `{"ip":${JSON.stringify(ip)},"pod":`;
+    const answer = `${head}${this.text(pod)}}`;
+    this.#made.set(pod, { ip, answer, at: head.length });
+    return answer;
   }
 }

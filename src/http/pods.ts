@@ -56,7 +56,7 @@ export const podRoutes: FastifyPluginAsync<{ lookup: PodLookup }> = async (app, 
       const { ip } = req.params;
       const result = lookup.byIp(ip, req.query.index);
       if (result.kind === "hit") {
-        reply.type(JSON_TYPE).send(`{"ip":${JSON.stringify(ip)},"pod":${pods.text(result.pod)}}`);
+        reply.type(JSON_TYPE).send(pods.byIp(ip, result.pod));
         return;
       }
       const { status, body } = failure(result, `IP ${ip}`);

@@ -11,6 +11,7 @@ export class ViewSet {
   readonly #refused = new Map<string, string>();
   #sorted: PodIndexView[] = [];
   #annotationKeys: ReadonlySet<string> = new Set();
+  #generation = 0;
   readonly #listeners: (() => void)[] = [];
 
   /** Call `listener` after every change of the views (set, delete, refuse). */
@@ -57,6 +58,11 @@ export class ViewSet {
     return this.#views.size;
   }
 
+  /** counts the changes of the views (set, delete, refuse): what a view selects is the same while it is */
+  get generation(): number {
+    return this.#generation;
+  }
+
   servedBy(rec: PodRecord): PodIndexView[] {
     return this.#sorted.filter(view => view.selects(rec));
   }
@@ -71,6 +77,7 @@ export class ViewSet {
   }
 
   #recompute(): void {
+    this.#generation++;
     this.#sorted = [...this.#views.values()].sort((a, b) => a.name.localeCompare(b.name));
     this.#annotationKeys = new Set(this.#sorted.flatMap(v => v.annotationKeys));
     for (const listener of this.#listeners) listener();
