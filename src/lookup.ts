@@ -12,7 +12,7 @@ import type { ViewSet } from "./views/view-set";
 /**
  * A pod as one or more PodIndexes let it be seen: metadata filtered by their expose lists. Frozen,
  * and handed out again by every lookup of the same pod record through the same scope while neither
- * the PodIndexes nor the EndpointSlices changed: while it is the same object, it holds the same values.
+ * the PodIndexes nor the Services it backs changed: while it is the same object, it holds the same values.
  */
 export interface ExposedPod {
   readonly record: PodRecord;
@@ -40,6 +40,11 @@ interface Exposure {
   pod?: ExposedPod;
   services?: number;
 }
+
+const sameServices = (a: ExposedPod["services"], b: ExposedPod["services"]) =>
+  a === b ||
+  (a.length === b.length &&
+    a.every((s, i) => s.namespace === b[i].namespace && s.name === b[i].name && s.ready === b[i].ready));
 
 /** how many scopes' exposures are kept per record (a pod asked for by IP and by forward-auth uses two) */
 const SCOPES_KEPT = 4;
@@ -171,29 +176,32 @@ export class PodLookup {
     return shown;
   }
 
-  /** The record as its exposure shows it: made once, and again only with its Services when a slice changed. */
+  /**
+   * The record as its exposure shows it: made once. After any slice event its Services are read
+   * again, and a new answer is made only when they differ (a slice changes far more often than the
+   * Services one pod backs).
+   */
   #pod(record: PodRecord, shown: Exposure): ExposedPod {
-    const services = this.services?.generation ?? 0;
-    if (shown.pod && shown.services === services) return shown.pod;
-    let made = shown.pod;
-    if (!made) {
-      const labels: Record<string, string> = {};
-      const annotations: Record<string, string> = {};
-      for (const view of shown.views) {
-        Object.assign(labels, view.labelsFor(record));
-        Object.assign(annotations, view.annotationsFor(record));
-      }
-      made = {
-        record,
-        labels: Object.freeze(labels),
-        annotations: Object.freeze(annotations),
-        indexes: Object.freeze(shown.views.map(v => v.name)),
-        services: [],
-      };
+    const generation = this.services?.generation ?? 0;
+    const made = shown.pod;
+    if (made && shown.services === generation) return made;
+    const services = this.services?.servicesOf(record.uid, shown.views) ?? [];
+    shown.services = generation;
+    if (made && sameServices(made.services, services)) return made;
+    if (made) return (shown.pod = Object.freeze({ ...made, services }));
+    const labels: Record<string, string> = {};
+    const annotations: Record<string, string> = {};
+    for (const view of shown.views) {
+      Object.assign(labels, view.labelsFor(record));
+      Object.assign(annotations, view.annotationsFor(record));
     }
-    shown.pod = Object.freeze({ ...made, services: this.services?.servicesOf(record.uid, shown.views) ?? [] });
-    shown.services = services;
-    return shown.pod;
+    return (shown.pod = Object.freeze({
+      record,
+      labels: Object.freeze(labels),
+      annotations: Object.freeze(annotations),
+      indexes: Object.freeze(shown.views.map(v => v.name)),
+      services,
+    }));
   }
 
   #scoped<R extends { kind: string }>(

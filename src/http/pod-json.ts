@@ -11,7 +11,7 @@ interface Made {
 /**
  * JSON.stringify(podView(pod)), without serialising the same pod twice. An ExposedPod is frozen,
  * and PodLookup hands out the same one for as long as its record, the views that show it and the
- * EndpointSlices are the same (a change of any of them makes a new one): the text is kept per
+ * Services it backs are the same (a change of any of them makes a new one): the text is kept per
  * ExposedPod, and dies with it. The whole by-IP answer is kept with it, for the IP as last spelt:
  * a hit then sends a string it made before.
  */
