@@ -72,6 +72,9 @@ function expectContenderFigures(c: ContenderResult, podindex: boolean) {
   // every write showed up in a lookup, within the bench's 5 s
   expect(c.writeToLookup).toMatchObject({ requests: WRITES, failures: 0 });
   positive(c.writeToLookup?.p99Ms);
+  // each write also reached the bench's own watch on the simulator
+  expect(c.writeToWatch).toMatchObject({ requests: WRITES, failures: 0 });
+  positive(c.writeToWatch?.p99Ms);
   // the clients' own lag was sampled through the phase
   expect(c.underLoad?.clientLagMs?.max).toBeGreaterThanOrEqual(c.underLoad!.clientLagMs!.p99);
   expect(c.underLoad?.clientLagMs?.p99).toBeGreaterThanOrEqual(0);
@@ -101,6 +104,7 @@ describe("npm run bench (a 200-pod smoke run)", () => {
       "forward-auth p99",
       "event-loop lag p99",
       "API write → lookup p99",
+      "the simulator's watch event",
     ])
       expect(run.stdout).toContain(figure);
 

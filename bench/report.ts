@@ -51,6 +51,8 @@ export interface ContenderResult {
     };
   };
   writeToLookup?: Latency;
+  /** the same writes → their event on a watch of the bench's own: the simulator's part */
+  writeToWatch?: Latency;
   /** one lookup answer, as served */
   sampleAnswer?: string;
 }
@@ -158,6 +160,7 @@ export function sizeTable(s: SizeResult): string {
       }),
     ],
     ["API write → lookup p50 / p99 (ms)", ...col(c => pair(c.writeToLookup))],
+    ["API write → the simulator's watch event p50 / p99 (ms)", ...col(c => pair(c.writeToWatch))],
   ];
   return table(["figure", ...cs.map(c => TITLES[c.key])], rows);
 }
