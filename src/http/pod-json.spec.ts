@@ -106,6 +106,38 @@ describe("answers made once per pod are never stale", () => {
     expect((await get("/v1/pods/by-ip/10.1.0.1")).body.pod.services).toEqual([]);
   });
 
+  it("stops serving a pod in the very next lookup when its PodIndex is deleted or refused", async () => {
+    serve();
+    expect((await twice("10.1.0.1", UID_A)).status).toBe(200);
+    t.views.refuse("apps", "spec.namespaces: not a list");
+    expect((await get("/v1/pods/by-ip/10.1.0.1")).status).toBe(404);
+    serve();
+    expect((await twice("10.1.0.1", UID_A)).status).toBe(200);
+    t.views.delete("apps");
+    expect((await get("/v1/pods/by-ip/10.1.0.1")).status).toBe(404);
+  });
+
+  it("drops a Service from a kept answer when its slice is relabelled out of the PodIndex's selector, and keeps it through other pods' slice events", async () => {
+    t = testServer({ apps: { services: { selector: { matchLabels: { team: "a" } } } } });
+    t.sync();
+    t.cache.upsert(makePod({ uid: UID_A, name: "web-1", ips: ["10.1.0.1"] }));
+    const slice = (team: string, rv: string) => {
+      const s = makeSlice("default", "web", "web-abc", [{ ip: "10.1.0.1", pod: "web-1", uid: UID_A, ready: true }], {
+        labels: { team },
+      });
+      return { ...s, metadata: { ...s.metadata, resourceVersion: rv } };
+    };
+    t.endpoints.upsert(slice("a", "1"));
+    const web = [{ namespace: "default", name: "web", ready: true }];
+    expect((await twice("10.1.0.1", UID_A)).body.pod.services).toEqual(web);
+    t.endpoints.upsert(
+      makeSlice("default", "db", "db-abc", [{ ip: "10.1.0.2", pod: "db-1", uid: UID_B, ready: true }]),
+    );
+    expect((await twice("10.1.0.1", UID_A)).body.pod.services).toEqual(web);
+    t.endpoints.upsert(slice("b", "2"));
+    expect((await twice("10.1.0.1", UID_A)).body.pod.services).toEqual([]);
+  });
+
   it("answers with the spelling of the IP asked for, from one kept text", async () => {
     t = testServer({ all: {} });
     t.sync();
