@@ -36,9 +36,10 @@ interface Exposure {
   /** the ViewSet's generation `views` were chosen in */
   generation: number;
   views: readonly PodIndexView[];
-  /** the answer, made on first use; `services` is the EndpointCache's generation its Services were read in */
+  /** the answer, made on first use */
   pod?: ExposedPod;
-  services?: number;
+  /** the EndpointCache's generation the answer's Services were read in */
+  servicesGeneration?: number;
 }
 
 const sameServices = (a: ExposedPod["services"], b: ExposedPod["services"]) =>
@@ -184,9 +185,9 @@ export class PodLookup {
   #pod(record: PodRecord, shown: Exposure): ExposedPod {
     const generation = this.services?.generation ?? 0;
     const made = shown.pod;
-    if (made && shown.services === generation) return made;
+    if (made && shown.servicesGeneration === generation) return made;
     const services = this.services?.servicesOf(record.uid, shown.views) ?? [];
-    shown.services = generation;
+    shown.servicesGeneration = generation;
     if (made && sameServices(made.services, services)) return made;
     if (made) return (shown.pod = Object.freeze({ ...made, services }));
     const labels: Record<string, string> = {};

@@ -66,7 +66,6 @@ export class EndpointCache {
     const prev = uid ? this.#slices.get(uid) : undefined;
     if (prev && isOlder(slice.metadata?.resourceVersion ?? "", prev.resourceVersion)) return;
     const next = toSliceRecord(slice);
-    this.#generation++;
     if (!next) {
       if (prev) this.#drop(prev);
       return;
@@ -127,13 +126,12 @@ export class EndpointCache {
     return this.#slices.size;
   }
 
-  /** counts the slice events applied: the Services any pod backs are the same while it is */
+  /** counts the slice changes applied: the Services any pod backs are the same while it is */
   get generation(): number {
     return this.#generation;
   }
 
   #drop(s: SliceRecord): void {
-    this.#generation++;
     this.#unlink(s);
     this.#slices.delete(s.uid);
     this.#notify(s);
@@ -171,7 +169,9 @@ export class EndpointCache {
     }
   }
 
+  /** every change of a slice ends here */
   #notify(s: SliceRecord): void {
+    this.#generation++;
     for (const listener of this.#listeners) listener({ namespace: s.namespace, name: s.service });
   }
 }
