@@ -60,6 +60,8 @@ export type LookupResult =
   | { kind: "bad-request"; message: string }
   | { kind: "index-not-found"; index: string; /** it exists but is not served: why */ refused?: string };
 
+type Hit = Extract<LookupResult, { kind: "hit" }>;
+
 export type ListResult =
   | Extract<LookupResult, { kind: "not-ready" | "stale" | "bad-request" | "index-not-found" }>
   | {
@@ -84,23 +86,42 @@ export class PodLookup {
   /** each record's last few exposures (one per scope asked): a record is replaced on every change, so they die with it */
   readonly #exposures = new WeakMap<PodRecord, Exposure[]>();
   readonly #everyIndex: Scope = { key: "", select: rec => this.views.servedBy(rec) };
+  /**
+   * By-IP hits, per scope key and IP (normalised), handed out again as they are: the next lookup of
+   * the IP is then one Map lookup. An IP's are dropped when a pod listing it changes; all of them
+   * when a PodIndex or a slice changes (the generations they were made in).
+   */
+  readonly #hits = new Map<string, Map<string, Hit>>();
+  #hitsViews = -1;
+  #hitsServices = -1;
 
   constructor(
     private readonly cache: PodCache,
     private readonly views: ViewSet,
     private readonly readiness: Readiness,
     private readonly services?: ServiceLookup,
-  ) {}
+  ) {
+    cache.onChange((prev, next) => {
+      if (this.#hits.size === 0) return;
+      for (const rec of [prev, next])
+        for (const ip of rec?.podIPs ?? []) for (const hits of this.#hits.values()) hits.delete(ip);
+    });
+  }
 
   byIp(rawIp: string | undefined, index?: string): LookupResult {
     if (rawIp === undefined || rawIp === "") return { kind: "bad-request", message: "an IP address is required" };
+    const unanswerable = this.#unanswerable();
+    if (unanswerable) return unanswerable;
+    // an IP spelt as normalised (as nearly every caller spells it) finds a kept hit
+    const kept = this.#keptHits(index ?? "")?.get(rawIp);
+    if (kept && this.cache.isCurrent(kept.pod.record)) return kept;
     const ip = normalizeIp(rawIp);
     if (ip === undefined) return { kind: "bad-request", message: `"${rawIp}" is not a valid IPv4 or IPv6 address` };
-    return this.#scoped(index, scope => {
+    return this.#inScope(index, scope => {
       const found = this.cache.lookupIp(ip, rec => this.#shown(rec, scope).views.length > 0);
       switch (found.result) {
         case "hit":
-          return { kind: "hit", pod: this.#pod(found.pod, this.#shown(found.pod, scope)) };
+          return this.#keepHit(scope.key, ip, this.#pod(found.pod, this.#shown(found.pod, scope)));
         case "miss":
           return { kind: "miss", reason: found.reason };
         case "conflict": {
@@ -205,13 +226,46 @@ export class PodLookup {
     }));
   }
 
+  /** The by-IP hits kept for this scope, once any kept in other generations are dropped. */
+  #keptHits(scope: string): Map<string, Hit> | undefined {
+    const views = this.views.generation;
+    const services = this.services?.generation ?? 0;
+    if (views !== this.#hitsViews || services !== this.#hitsServices) {
+      this.#hits.clear();
+      this.#hitsViews = views;
+      this.#hitsServices = services;
+    }
+    return this.#hits.get(scope);
+  }
+
+  #keepHit(scope: string, ip: string, pod: ExposedPod): Hit {
+    const hit: Hit = Object.freeze({ kind: "hit", pod });
+    let hits = this.#keptHits(scope);
+    if (!hits) this.#hits.set(scope, (hits = new Map()));
+    hits.set(ip, hit);
+    return hit;
+  }
+
+  /** Why no lookup can be answered now (not every kind listed yet, or the cache too old), if so. */
+  #unanswerable(): Extract<LookupResult, { kind: "not-ready" | "stale" }> | undefined {
+    if (!this.readiness.ready) return { kind: "not-ready", waitingFor: this.readiness.waitingFor };
+    if (this.readiness.fresh(IDENTITY_KINDS)) return undefined;
+    const stale = this.readiness.stale(IDENTITY_KINDS);
+    return { kind: "stale", message: this.readiness.staleReason(IDENTITY_KINDS)!, stale };
+  }
+
   #scoped<R extends { kind: string }>(
     index: string | undefined,
     answer: (scope: Scope) => R,
   ): R | Extract<LookupResult, { kind: "not-ready" | "stale" | "index-not-found" }> {
-    if (!this.readiness.ready) return { kind: "not-ready", waitingFor: this.readiness.waitingFor };
-    const stale = this.readiness.stale(IDENTITY_KINDS);
-    if (stale.length > 0) return { kind: "stale", message: this.readiness.staleReason(IDENTITY_KINDS)!, stale };
+    return this.#unanswerable() ?? this.#inScope(index, answer);
+  }
+
+  /** `answer` in the scope `index` names (every PodIndex when none), or why that scope does not exist. */
+  #inScope<R extends { kind: string }>(
+    index: string | undefined,
+    answer: (scope: Scope) => R,
+  ): R | Extract<LookupResult, { kind: "index-not-found" }> {
     if (index === undefined || index === "") return answer(this.#everyIndex);
     const view = this.views.get(index);
     if (!view) return { kind: "index-not-found", index, refused: this.views.refusal(index) };

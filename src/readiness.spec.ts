@@ -69,7 +69,10 @@ describe("Readiness", () => {
     r.markFresh("podindexes");
     c.advance(1_000);
     expect(r.staleReason()).toBeUndefined(); // exactly at the bound is still fresh enough
+    expect(r.fresh(IDENTITY_KINDS)).toBe(true);
     c.advance(1);
+    expect(r.fresh(IDENTITY_KINDS)).toBe(false);
+    expect(r.fresh(["podindexes"])).toBe(true);
     expect(r.stale()).toEqual([
       { kind: "pods", seconds: 301 },
       { kind: "endpointslices", seconds: 301 },
@@ -80,6 +83,7 @@ describe("Readiness", () => {
     );
     r.markFresh("pods");
     expect(r.staleReason(IDENTITY_KINDS)).toBeUndefined();
+    expect(r.fresh(IDENTITY_KINDS)).toBe(true);
     expect(r.stale()).toEqual([{ kind: "endpointslices", seconds: 301 }]);
   });
 
@@ -89,6 +93,7 @@ describe("Readiness", () => {
     r.maxStalenessMs = 1_000;
     c.advance(10_000);
     expect(r.stale()).toEqual([]);
+    expect(r.fresh(["pods", "podindexes"])).toBe(true);
     expect(r.ready).toBe(false);
   });
 });

@@ -82,6 +82,17 @@ export class Readiness {
     return out;
   }
 
+  /** Whether every kind among `kinds` was last proved fresh within maxStalenessMs (on every lookup: one clock read, nothing made). */
+  fresh(kinds: readonly string[]): boolean {
+    if (this.maxStalenessMs === Infinity) return true;
+    const now = this.now();
+    for (const kind of kinds) {
+      const at = this.#fresh.get(kind);
+      if (at !== undefined && now - at > this.maxStalenessMs) return false;
+    }
+    return true;
+  }
+
   /** the kinds among `kinds` (default: all) last proved fresh longer than maxStalenessMs ago */
   stale(kinds: readonly string[] = this.#kinds): Stale[] {
     const out: Stale[] = [];

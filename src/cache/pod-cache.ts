@@ -109,6 +109,11 @@ export class PodCache {
     return prev;
   }
 
+  /** Whether `rec` is still the record held for its pod (a change, or a re-list, replaces it). */
+  isCurrent(rec: PodRecord): boolean {
+    return this.#byUid.get(rec.uid) === rec;
+  }
+
   byUid(uid: string): PodRecord | undefined {
     return this.#byUid.get(uid.toLowerCase());
   }
