@@ -44,6 +44,12 @@ function expectLookupFigures(c: ContenderResult) {
   positive(c.lookup?.concurrent.perSecond);
   expect(c.lookup?.concurrent.clients).toBe(16);
   expect(c.lookup?.concurrent.failures).toBe(0);
+  if (c.key === "constant") return;
+  // loaded in turn with the constant route, in BENCH_ROUNDS rounds
+  expect(c.lookup?.constant?.rounds).toBe(5);
+  positive(c.lookup?.constant?.ratio);
+  positive(c.lookup?.constant?.concurrent.perSecond);
+  expect(c.lookup?.constant?.concurrent.failures).toBe(0);
 }
 
 function expectContenderFigures(c: ContenderResult, podindex: boolean) {
@@ -125,6 +131,9 @@ describe("npm run bench (a 200-pod smoke run)", () => {
     expectContenderFigures(feed, true);
     expectContenderFigures(informer, false);
     expectLookupFigures(constant);
+    // the constant route's answers a second are those of its rounds beside the first contender
+    expect(constant.lookup?.concurrent).toEqual(feed.lookup?.constant?.concurrent);
+    expect(run.stdout).toContain("÷ constant route, in the same rounds");
     // the Pepr-bindings source is measured when the module takes it up, and says why not otherwise
     if (pepr.available) expectContenderFigures(pepr, true);
     else expect(pepr.reason).toMatch(/\w/);

@@ -1,7 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { concurrent, histogramQuantile, type Buckets } from "./http-load";
+import { concurrent, histogramQuantile, paired, type Buckets } from "./http-load";
 
 describe("concurrent", () => {
   const seen = new Map<string, string | undefined>();
@@ -45,6 +45,41 @@ describe("concurrent", () => {
 
   it("refuses a load of more than one origin", async () => {
     await expect(concurrent({ url: i => `http://127.0.0.${1 + (i % 2)}:1/x` }, 1, 0.1)).rejects.toThrow(/one origin/);
+  });
+});
+
+describe("paired", () => {
+  // two servers: one answers at once, the other after 4 ms
+  const servers = [0, 4].map(ms =>
+    createServer((_req, res) => {
+      const answer = () => res.writeHead(200, { "content-length": 2 }).end("{}");
+      if (ms) setTimeout(answer, ms);
+      else answer();
+    }),
+  );
+  const bases: string[] = [];
+  beforeAll(async () => {
+    for (const s of servers) {
+      await new Promise<void>(ok => s.listen(0, "127.0.0.1", ok));
+      bases.push(`http://127.0.0.1:${(s.address() as AddressInfo).port}`);
+    }
+  });
+  afterAll(() => Promise.all(servers.map(s => new Promise(ok => s.close(ok)))));
+
+  it("loads two servers in turn and gives the median ratio of their answers a second in the same rounds", async () => {
+    const [fast, slow] = bases.map(base => ({ url: (i: number) => `${base}/${i}` }));
+    const p = await paired(slow, fast, 4, 3, 0.3);
+    expect(p.rounds).toBe(3);
+    expect(p.a.failures + p.b.failures).toBe(0);
+    // the slow server answers each of its 4 clients every 4 ms or so: at most 1,000 a second
+    expect(p.a.perSecond).toBeLessThanOrEqual(4 / 0.004);
+    expect(p.b.perSecond).toBeGreaterThan(2 * p.a.perSecond);
+    expect(p.aPerB).toBeLessThan(0.5);
+    expect(p.aPerB).toBeGreaterThan(0);
+    expect(p.a.p50Ms).toBeGreaterThanOrEqual(4);
+    // both ways round: b ÷ a is about the inverse
+    const q = await paired(fast, slow, 4, 3, 0.3);
+    expect(q.aPerB).toBeGreaterThan(2);
   });
 });
 

@@ -148,6 +148,17 @@ const CONCURRENT_REQUESTS = 4096;
  * core. Each answer's time is its own (autocannon's histogram keeps whole milliseconds).
  */
 export async function concurrent(load: Load, clients: number, seconds: number): Promise<Throughput> {
+  const r = await answers(load, clients, seconds, 0.5);
+  return { ...summarise(r.samples, r.failures), perSecond: r.samples.length / r.seconds, clients };
+}
+
+/** The answers of one concurrent run: each answer's time (ms), the failures, the seconds they came in. */
+async function answers(
+  load: Load,
+  clients: number,
+  seconds: number,
+  warmSeconds: number,
+): Promise<{ samples: number[]; failures: number; seconds: number }> {
   const origin = new URL(load.url(0)).origin;
   const requests = Array.from({ length: CONCURRENT_REQUESTS }, (_, i) => {
     const url = new URL(load.url(i));
@@ -156,11 +167,13 @@ export async function concurrent(load: Load, clients: number, seconds: number): 
   });
   const samples: number[] = [];
   let failures = 0;
-  const warm = performance.now() + 500;
+  const warm = performance.now() + warmSeconds * 1000;
   let last = warm;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const run = autocannon({ url: origin, connections: clients, duration: seconds + 0.5, requests }, (err, r) =>
-      err ? reject(err) : resolve(r),
+    const run = autocannon(
+      // autocannon stops at its first sample tick after `duration`: ticks every 100 ms, not every second
+      { url: origin, connections: clients, duration: seconds + warmSeconds, requests, sampleInt: 100 },
+      (err, r) => (err ? reject(err) : resolve(r)),
     );
     run.on("response", (_client, status, _bytes, ms) => {
       const now = performance.now();
@@ -170,8 +183,54 @@ export async function concurrent(load: Load, clients: number, seconds: number): 
       else failures++;
     });
   });
-  failures += result.errors;
-  return { ...summarise(samples, failures), perSecond: samples.length / ((last - warm) / 1000), clients };
+  return { samples, failures: failures + result.errors, seconds: (last - warm) / 1000 };
+}
+
+/** Two servers loaded in turn, and how their answers a second compare in the same seconds. */
+export interface Paired {
+  a: Throughput;
+  b: Throughput;
+  /** the median over the rounds of a's answers a second ÷ b's in the same round */
+  aPerB: number;
+  rounds: number;
+}
+
+/**
+ * `concurrent` on `a` and on `b` in turn, `rounds` times, `seconds` each (after a quarter second
+ * that is not counted), a first in even rounds and b first in odd ones. On a shared machine the
+ * speed of the same server differs by 2× minutes apart; rounds a second long, side by side, see the
+ * same machine, and the median of their ratios is what one server costs against the other.
+ */
+export async function paired(a: Load, b: Load, clients: number, rounds: number, seconds: number): Promise<Paired> {
+  const runs = { a: [] as Awaited<ReturnType<typeof answers>>[], b: [] as Awaited<ReturnType<typeof answers>>[] };
+  const ratios: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const key of round % 2 === 0 ? (["a", "b"] as const) : (["b", "a"] as const))
+      runs[key].push(await answers(key === "a" ? a : b, clients, seconds, 0.25));
+    const [x, y] = [runs.a[round], runs.b[round]];
+    ratios.push(x.samples.length / x.seconds / (y.samples.length / y.seconds));
+  }
+  const total = (rs: typeof runs.a): Throughput => {
+    const samples = rs.flatMap(r => r.samples);
+    const perSecond = samples.length / rs.reduce((n, r) => n + r.seconds, 0);
+    return {
+      ...summarise(
+        samples,
+        rs.reduce((n, r) => n + r.failures, 0),
+      ),
+      perSecond,
+      clients,
+    };
+  };
+  return {
+    a: total(runs.a),
+    b: total(runs.b),
+    aPerB: quantile(
+      ratios.sort((x, y) => x - y),
+      0.5,
+    ),
+    rounds,
+  };
 }
 
 export interface Paced extends Latency {

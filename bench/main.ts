@@ -10,7 +10,12 @@
  * module), its packages loaded from node_modules, plain `node` with no TypeScript loader in the
  * process (tsx's loader alone costs about 60 MiB of RSS).
  *
- * Tuning (for a quick run): BENCH_SECONDS (each lookup measurement, default 3), BENCH_WARMUP_SECONDS
+ * Answers a second are measured in rounds: each contender and the constant route, both processes
+ * running, are loaded in turn (BENCH_ROUNDS rounds, default 5), and each "÷ constant route" is the
+ * median of the rounds' ratios. On a shared machine the same server's speed differs by up to 2×
+ * minutes apart, so a ratio of two figures measured minutes apart measured the machine.
+ *
+ * Tuning (for a quick run): BENCH_SECONDS (each lookup measurement, default 3; the rounds share it), BENCH_WARMUP_SECONDS
  * (unmeasured load before each measured phase, default 2), BENCH_LOAD_SECONDS (the 1,000 updates/s
  * phase, default 8), BENCH_WRITES (API write → lookup samples, default 40),
  * BENCH_SETTLE_SECONDS (idle time after ready before memory is read, default 12), BENCH_LOAD_RATE
@@ -28,6 +33,7 @@ import {
   concurrent,
   histogramQuantile,
   paced,
+  paired,
   quantile,
   send,
   sequential,
@@ -35,7 +41,6 @@ import {
   type Buckets,
   type Latency,
   type Load,
-  type Throughput,
 } from "./http-load";
 import { chartSvg, printResults, type BenchResults, type ContenderResult, type SizeResult } from "./report";
 import { NODE_FLAGS } from "../scripts/manifests";
@@ -59,6 +64,9 @@ const LOAD_SECONDS = numberEnv("BENCH_LOAD_SECONDS", 8);
 const WRITES = numberEnv("BENCH_WRITES", 40);
 const SETTLE_SECONDS = numberEnv("BENCH_SETTLE_SECONDS", 12);
 const LOAD_RATE = numberEnv("BENCH_LOAD_RATE", 200);
+const ROUNDS = numberEnv("BENCH_ROUNDS", 5);
+/** each round's seconds for each server: BENCH_SECONDS shared among the rounds, at least 0.2 s */
+const ROUND_SECONDS = Math.max(0.2, SECONDS / ROUNDS);
 const UPDATES_PER_SECOND = 1000;
 const CLIENTS = 16;
 const TSX = ["--import", "tsx"];
@@ -450,12 +458,20 @@ async function underLoad(r: Running, sim: Sim, pods: number, podindex: boolean):
   };
 }
 
-async function lookupFigures(base: string, pods: number): Promise<{ sequential: Latency; concurrent: Throughput }> {
+/**
+ * Sequential latency, then 16 clients' answers a second in BENCH_ROUNDS rounds, each round loading
+ * the contender and the constant route (`floor`) in turn (http-load's `paired`).
+ */
+async function lookupFigures(
+  base: string,
+  pods: number,
+  floor: string,
+): Promise<NonNullable<ContenderResult["lookup"]>> {
   await warmUp(at(base, lookups(pods)));
-  return {
-    sequential: await sequential(at(base, lookups(pods)), SECONDS),
-    concurrent: await concurrent(at(base, lookups(pods)), CLIENTS, SECONDS),
-  };
+  await warmUp(at(floor, lookups(pods)));
+  const seq = await sequential(at(base, lookups(pods)), SECONDS);
+  const p = await paired(at(base, lookups(pods)), at(floor, lookups(pods)), CLIENTS, ROUNDS, ROUND_SECONDS);
+  return { sequential: seq, concurrent: p.a, constant: { concurrent: p.b, ratio: p.aPerB, rounds: p.rounds } };
 }
 
 interface Plan {
@@ -489,7 +505,21 @@ for (const c of CONTENDERS)
   if (!PLANS.some(p => p.key === c))
     throw new Error(`BENCH_CONTENDERS: "${c}" is none of ${PLANS.map(p => p.key).join(", ")}`);
 
-async function runContender(plan: Plan, sim: Sim, pods: number, readyTimeoutMs: number): Promise<ContenderResult> {
+/** The constant route's process for one size, started with the first answer a contender gives. */
+interface Floor {
+  running?: Running;
+}
+
+const startFloor = async (floor: Floor, body: string): Promise<Running> =>
+  (floor.running ??= await startChild("constant-server.ts", { BENCH_CONSTANT_BODY: body }));
+
+async function runContender(
+  plan: Plan,
+  sim: Sim,
+  pods: number,
+  readyTimeoutMs: number,
+  floor: Floor,
+): Promise<ContenderResult> {
   const from = await sim.ask<number>({ type: "requestCount" });
   const t0 = performance.now();
   let r: Running | undefined;
@@ -513,7 +543,7 @@ async function runContender(plan: Plan, sim: Sim, pods: number, readyTimeoutMs: 
     await sleep(SETTLE_SECONDS * 1000);
     const memory = await memoryOf(r);
     const sample = await send(`${r.url}${lookups(pods).url(0)}`);
-    const lookup = await lookupFigures(r.url, pods);
+    const lookup = await lookupFigures(r.url, pods, (await startFloor(floor, sample.body)).url);
     const load = await underLoad(r, sim, pods, plan.podindex);
     const write = await writeToLookup(r.url, sim, pods, plan.key);
     return {
@@ -540,13 +570,20 @@ async function runContender(plan: Plan, sim: Sim, pods: number, readyTimeoutMs: 
   }
 }
 
-async function runConstant(body: string, pods: number): Promise<ContenderResult> {
-  const r = await startChild("constant-server.ts", { BENCH_CONSTANT_BODY: body });
-  try {
-    return { key: "constant", available: true, lookup: await lookupFigures(r.url, pods) };
-  } finally {
-    await stopChild(r);
-  }
+/** The constant route's own column: its sequential latency, and its answers in its rounds beside the first contender. */
+async function runConstant(floor: Floor, pods: number, first: ContenderResult | undefined): Promise<ContenderResult> {
+  const r = await startFloor(floor, "{}");
+  const load = at(r.url, lookups(pods));
+  await warmUp(load);
+  const seq = await sequential(load, SECONDS);
+  return {
+    key: "constant",
+    available: true,
+    lookup: {
+      sequential: seq,
+      concurrent: first?.lookup?.constant?.concurrent ?? (await concurrent(load, CLIENTS, SECONDS)),
+    },
+  };
 }
 
 /** USER_HZ: the unit of /proc's CPU times (100 a second on every Linux platform node runs on) */
@@ -617,6 +654,7 @@ async function runSize(pods: number): Promise<SizeResult> {
   const ticksBefore = cpuTicks();
   say(`${pods} pods: seeding the simulated cluster`);
   const sim = await Sim.start(pods);
+  const floor: Floor = {};
   try {
     const { podBytes, seedSeconds, namespaces, slices } = sim.ready;
     say(
@@ -631,7 +669,7 @@ async function runSize(pods: number): Promise<SizeResult> {
     for (const plan of PLANS.filter(p => CONTENDERS.includes(p.key))) {
       const timeout = plan.key === "pepr" ? Math.max(20_000, 2000 * feedReady) : 600_000;
       say(`${pods} pods: ${plan.key}`);
-      const result = await runContender(plan, sim, pods, timeout);
+      const result = await runContender(plan, sim, pods, timeout, floor);
       if (plan.key === "feed" && result.available) feedReady = result.startToReadySeconds!;
       say(
         result.available
@@ -640,9 +678,14 @@ async function runSize(pods: number): Promise<SizeResult> {
       );
       contenders.push(result);
     }
-    const body = contenders.find(c => c.sampleAnswer)?.sampleAnswer ?? "{}";
     say(`${pods} pods: constant Fastify route`);
-    contenders.push(await runConstant(body, pods));
+    contenders.push(
+      await runConstant(
+        floor,
+        pods,
+        contenders.find(c => c.lookup?.constant),
+      ),
+    );
     return {
       pods,
       namespaces,
@@ -656,6 +699,7 @@ async function runSize(pods: number): Promise<SizeResult> {
       cpuStealShare: stealSince(ticksBefore),
     };
   } finally {
+    if (floor.running) await stopChild(floor.running);
     await sim.close();
   }
 }
