@@ -89,11 +89,13 @@ export class PodLookup {
   /**
    * By-IP hits, per scope key and IP (normalised), handed out again as they are: the next lookup of
    * the IP is then one Map lookup. An IP's are dropped when a pod listing it changes; all of them
-   * when a PodIndex or a slice changes (the generations they were made in).
+   * when a PodIndex or a slice changes, or a record is replaced quietly (a re-list): the
+   * generations they were made in.
    */
   readonly #hits = new Map<string, Map<string, Hit>>();
   #hitsViews = -1;
   #hitsServices = -1;
+  #hitsReplaced = -1;
 
   constructor(
     private readonly cache: PodCache,
@@ -114,7 +116,7 @@ export class PodLookup {
     if (unanswerable) return unanswerable;
     // an IP spelt as normalised (as nearly every caller spells it) finds a kept hit
     const kept = this.#keptHits(index ?? "")?.get(rawIp);
-    if (kept && this.cache.isCurrent(kept.pod.record)) return kept;
+    if (kept) return kept;
     const ip = normalizeIp(rawIp);
     if (ip === undefined) return { kind: "bad-request", message: `"${rawIp}" is not a valid IPv4 or IPv6 address` };
     return this.#inScope(index, scope => {
@@ -230,10 +232,12 @@ export class PodLookup {
   #keptHits(scope: string): Map<string, Hit> | undefined {
     const views = this.views.generation;
     const services = this.services?.generation ?? 0;
-    if (views !== this.#hitsViews || services !== this.#hitsServices) {
+    const replaced = this.cache.quietReplacements;
+    if (views !== this.#hitsViews || services !== this.#hitsServices || replaced !== this.#hitsReplaced) {
       this.#hits.clear();
       this.#hitsViews = views;
       this.#hitsServices = services;
+      this.#hitsReplaced = replaced;
     }
     return this.#hits.get(scope);
   }

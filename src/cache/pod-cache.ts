@@ -68,6 +68,7 @@ export class PodCache {
   readonly #tombstones = new Set<string>();
   #keepAnnotation: (key: string) => boolean;
   #resyncSeen: Set<string> | undefined;
+  #quietReplacements = 0;
 
   constructor(opts: { keepAnnotation?: (key: string) => boolean } = {}) {
     this.#keepAnnotation = opts.keepAnnotation ?? (() => false);
@@ -89,6 +90,7 @@ export class PodCache {
     this.#byUid.set(next.uid, next);
     this.#index(next);
     if (!prev || prev.resourceVersion !== next.resourceVersion || next.resourceVersion === "") this.#notify(prev, next);
+    else this.#quietReplacements++;
     return next;
   }
 
@@ -109,9 +111,12 @@ export class PodCache {
     return prev;
   }
 
-  /** Whether `rec` is still the record held for its pod (a change, or a re-list, replaces it). */
-  isCurrent(rec: PodRecord): boolean {
-    return this.#byUid.get(rec.uid) === rec;
+  /**
+   * How many records were replaced by one of the same resourceVersion, which listeners are not told
+   * of (a re-list hands every pod over again; the annotation filter may have changed meanwhile).
+   */
+  get quietReplacements(): number {
+    return this.#quietReplacements;
   }
 
   byUid(uid: string): PodRecord | undefined {
