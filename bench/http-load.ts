@@ -148,17 +148,25 @@ const CONCURRENT_REQUESTS = 4096;
  * core. Each answer's time is its own (autocannon's histogram keeps whole milliseconds).
  */
 export async function concurrent(load: Load, clients: number, seconds: number): Promise<Throughput> {
-  const r = await answers(load, clients, seconds, 0.5);
-  return { ...summarise(r.samples, r.failures), perSecond: r.samples.length / r.seconds, clients };
+  return throughput([await answers(load, clients, seconds, 0.5)], clients);
 }
 
 /** The answers of one concurrent run: each answer's time (ms), the failures, the seconds they came in. */
-async function answers(
-  load: Load,
-  clients: number,
-  seconds: number,
-  warmSeconds: number,
-): Promise<{ samples: number[]; failures: number; seconds: number }> {
+interface Answers {
+  samples: number[];
+  failures: number;
+  seconds: number;
+}
+
+/** One or more runs' answers as one figure: their latencies, and answers a second over their seconds. */
+function throughput(runs: readonly Answers[], clients: number): Throughput {
+  const samples = runs.flatMap(r => r.samples);
+  const failures = runs.reduce((n, r) => n + r.failures, 0);
+  const seconds = runs.reduce((n, r) => n + r.seconds, 0);
+  return { ...summarise(samples, failures), perSecond: samples.length / seconds, clients };
+}
+
+async function answers(load: Load, clients: number, seconds: number, warmSeconds: number): Promise<Answers> {
   const origin = new URL(load.url(0)).origin;
   const requests = Array.from({ length: CONCURRENT_REQUESTS }, (_, i) => {
     const url = new URL(load.url(i));
@@ -202,7 +210,7 @@ export interface Paired {
  * same machine, and the median of their ratios is what one server costs against the other.
  */
 export async function paired(a: Load, b: Load, clients: number, rounds: number, seconds: number): Promise<Paired> {
-  const runs = { a: [] as Awaited<ReturnType<typeof answers>>[], b: [] as Awaited<ReturnType<typeof answers>>[] };
+  const runs = { a: [] as Answers[], b: [] as Answers[] };
   const ratios: number[] = [];
   for (let round = 0; round < rounds; round++) {
     for (const key of round % 2 === 0 ? (["a", "b"] as const) : (["b", "a"] as const))
@@ -210,27 +218,8 @@ export async function paired(a: Load, b: Load, clients: number, rounds: number, 
     const [x, y] = [runs.a[round], runs.b[round]];
     ratios.push(x.samples.length / x.seconds / (y.samples.length / y.seconds));
   }
-  const total = (rs: typeof runs.a): Throughput => {
-    const samples = rs.flatMap(r => r.samples);
-    const perSecond = samples.length / rs.reduce((n, r) => n + r.seconds, 0);
-    return {
-      ...summarise(
-        samples,
-        rs.reduce((n, r) => n + r.failures, 0),
-      ),
-      perSecond,
-      clients,
-    };
-  };
-  return {
-    a: total(runs.a),
-    b: total(runs.b),
-    aPerB: quantile(
-      ratios.sort((x, y) => x - y),
-      0.5,
-    ),
-    rounds,
-  };
+  ratios.sort((x, y) => x - y);
+  return { a: throughput(runs.a, clients), b: throughput(runs.b, clients), aPerB: quantile(ratios, 0.5), rounds };
 }
 
 export interface Paced extends Latency {

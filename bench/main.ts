@@ -480,10 +480,11 @@ async function lookupFigures(
   pods: number,
   floor: string,
 ): Promise<NonNullable<ContenderResult["lookup"]>> {
-  await warmUp(at(base, lookups(pods)));
-  await warmUp(at(floor, lookups(pods)));
-  const seq = await sequential(at(base, lookups(pods)), SECONDS);
-  const p = await paired(at(base, lookups(pods)), at(floor, lookups(pods)), CLIENTS, ROUNDS, ROUND_SECONDS);
+  const [load, floorLoad] = [at(base, lookups(pods)), at(floor, lookups(pods))];
+  await warmUp(load);
+  await warmUp(floorLoad);
+  const seq = await sequential(load, SECONDS);
+  const p = await paired(load, floorLoad, CLIENTS, ROUNDS, ROUND_SECONDS);
   return { sequential: seq, concurrent: p.a, constant: { concurrent: p.b, ratio: p.aPerB, rounds: p.rounds } };
 }
 

@@ -86,21 +86,25 @@ export class Readiness {
   fresh(kinds: readonly string[]): boolean {
     if (this.maxStalenessMs === Infinity) return true;
     const now = this.now();
-    for (const kind of kinds) {
-      const at = this.#fresh.get(kind);
-      if (at !== undefined && now - at > this.maxStalenessMs) return false;
-    }
+    for (const kind of kinds) if (this.#pastBound(kind, now) !== undefined) return false;
     return true;
   }
 
   /** the kinds among `kinds` (default: all) last proved fresh longer than maxStalenessMs ago */
   stale(kinds: readonly string[] = this.#kinds): Stale[] {
     const out: Stale[] = [];
+    const now = this.now();
     for (const kind of kinds) {
-      const ms = this.staleness(kind);
-      if (ms !== undefined && ms > this.maxStalenessMs) out.push({ kind, seconds: Math.ceil(ms / 1000) });
+      const ms = this.#pastBound(kind, now);
+      if (ms !== undefined) out.push({ kind, seconds: Math.ceil(ms / 1000) });
     }
     return out;
+  }
+
+  /** ms since this kind was last proved fresh, when that is longer than maxStalenessMs */
+  #pastBound(kind: string, now: number): number | undefined {
+    const at = this.#fresh.get(kind);
+    return at !== undefined && now - at > this.maxStalenessMs ? now - at : undefined;
   }
 
   /** Why answers computed from `kinds` would be too old now, or undefined when they are fresh enough. */
