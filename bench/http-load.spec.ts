@@ -77,6 +77,12 @@ describe("paired", () => {
     expect(p.aPerB).toBeLessThan(0.5);
     expect(p.aPerB).toBeGreaterThan(0);
     expect(p.a.p50Ms).toBeGreaterThanOrEqual(4);
+    // each round counts the 0.3 s asked for (and up to autocannon's 100 ms tick), from when its
+    // clients send: not the time autocannon takes to build their requests, when nothing is answered
+    for (const side of [p.a, p.b]) {
+      expect(side.requests / side.perSecond).toBeGreaterThanOrEqual(3 * 0.3);
+      expect(side.requests / side.perSecond).toBeLessThan(3 * 0.45);
+    }
     // both ways round: b ÷ a is about the inverse
     const q = await paired(fast, slow, 4, 3, 0.3);
     expect(q.aPerB).toBeGreaterThan(2);

@@ -473,7 +473,7 @@ async function underLoad(r: Running, sim: Sim, pods: number, podindex: boolean):
 
 /**
  * Sequential latency, then 16 clients' answers a second in BENCH_ROUNDS rounds, each round loading
- * the contender and the constant route (`floor`) in turn (http-load's `paired`).
+ * the contender and the constant route (`floor`, warmed up before) in turn (http-load's `paired`).
  */
 async function lookupFigures(
   base: string,
@@ -482,7 +482,6 @@ async function lookupFigures(
 ): Promise<NonNullable<ContenderResult["lookup"]>> {
   const [load, floorLoad] = [at(base, lookups(pods)), at(floor, lookups(pods))];
   await warmUp(load);
-  await warmUp(floorLoad);
   const seq = await sequential(load, SECONDS);
   const p = await paired(load, floorLoad, CLIENTS, ROUNDS, ROUND_SECONDS);
   return { sequential: seq, concurrent: p.a, constant: { concurrent: p.b, ratio: p.aPerB, rounds: p.rounds } };
@@ -519,13 +518,24 @@ for (const c of CONTENDERS)
   if (!PLANS.some(p => p.key === c))
     throw new Error(`BENCH_CONTENDERS: "${c}" is none of ${PLANS.map(p => p.key).join(", ")}`);
 
-/** The constant route's process for one size, started with the first answer a contender gives. */
+/** The constant route's process for one size, and its sequential latency. */
 interface Floor {
   running?: Running;
+  sequential?: Latency;
 }
 
-const startFloor = async (floor: Floor, body: string): Promise<Running> =>
-  (floor.running ??= await startChild("constant-server.ts", { BENCH_CONSTANT_BODY: body }));
+/**
+ * Start the constant route answering `body` (the first answer a contender gives), warm it up and
+ * read its sequential latency, once a size: the first contender idles meanwhile.
+ */
+async function startFloor(floor: Floor, body: string, pods: number): Promise<Running> {
+  if (floor.running) return floor.running;
+  floor.running = await startChild("constant-server.ts", { BENCH_CONSTANT_BODY: body });
+  const load = at(floor.running.url, lookups(pods));
+  await warmUp(load);
+  floor.sequential = await sequential(load, SECONDS);
+  return floor.running;
+}
 
 async function runContender(
   plan: Plan,
@@ -552,12 +562,13 @@ async function runContender(
     };
     const startToReadySeconds = await untilReady(r, t0, readyTimeoutMs, source);
     await source();
-    // idle first, so V8's memory reducer has returned the pages the list's garbage left (about 10 s
-    // after allocation slows): the footprint the process keeps, not the list's leftovers
-    await sleep(SETTLE_SECONDS * 1000);
-    const memory = await memoryOf(r);
     const sample = await send(`${r.url}${lookups(pods).url(0)}`);
-    const lookup = await lookupFigures(r.url, pods, (await startFloor(floor, sample.body)).url);
+    // idle first, so V8's memory reducer has returned the pages the list's garbage left (about 10 s
+    // after allocation slows): the footprint the process keeps, not the list's leftovers. The
+    // constant route starts meanwhile, in its own process.
+    const [constant] = await Promise.all([startFloor(floor, sample.body, pods), sleep(SETTLE_SECONDS * 1000)]);
+    const memory = await memoryOf(r);
+    const lookup = await lookupFigures(r.url, pods, constant.url);
     const load = await underLoad(r, sim, pods, plan.podindex);
     const write = await writeToLookup(r.url, sim, pods, plan.key);
     return {
@@ -586,16 +597,13 @@ async function runContender(
 
 /** The constant route's own column: its sequential latency, and its answers in its rounds beside the first contender. */
 async function runConstant(floor: Floor, pods: number, first: ContenderResult | undefined): Promise<ContenderResult> {
-  const r = await startFloor(floor, "{}");
-  const load = at(r.url, lookups(pods));
-  await warmUp(load);
-  const seq = await sequential(load, SECONDS);
+  const r = await startFloor(floor, "{}", pods);
   return {
     key: "constant",
     available: true,
     lookup: {
-      sequential: seq,
-      concurrent: first?.lookup?.constant?.concurrent ?? (await concurrent(load, CLIENTS, SECONDS)),
+      sequential: floor.sequential!,
+      concurrent: first?.lookup?.constant?.concurrent ?? (await concurrent(at(r.url, lookups(pods)), CLIENTS, SECONDS)),
     },
   };
 }
