@@ -35,7 +35,7 @@ export interface PodRecord {
 
 /**
  * Arrays of a v1 Pod that toPodRecord never reads, the bulk of a pod's JSON (about 13 of a realistic
- * pod's 16 KB): the paged feed cuts them from the text before parsing (src/feed/array-cut.ts).
+ * pod's 16 KB): the paged feed cuts them from the JSON before parsing (src/feed/array-cut.ts).
  */
 export const UNREAD_POD_ARRAYS = [
   "managedFields",

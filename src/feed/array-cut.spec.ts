@@ -7,10 +7,16 @@ import { ArrayCut } from "./array-cut";
 const emptiedAfterParse = (json: string) =>
   JSON.parse(json, (key, value) => (key === "managedFields" && Array.isArray(value) ? [] : value));
 
-describe("ArrayCut", () => {
+/** each test on both forms: text (a list page) and its UTF-8 bytes (a watch line) */
+const forms: [string, (cut: ArrayCut, json: string) => string][] = [
+  ["text", (cut, json) => cut.apply(json)],
+  ["bytes", (cut, json) => cut.applyToBytes(Buffer.from(json))],
+];
+
+describe.each(forms)("ArrayCut on %s", (_form, apply) => {
   const pods = new RealisticPods();
   const managedFields = new ArrayCut(["managedFields"]);
-  const withoutManagedFields = (json: string) => managedFields.apply(json);
+  const withoutManagedFields = (json: string) => apply(managedFields, json);
 
   it("empties a realistic pod's managedFields and keeps every other field exactly", () => {
     const pod = pods.pod(7, placeOf(7, 10));
@@ -67,7 +73,7 @@ describe("ArrayCut", () => {
     const pod = pods.pod(3, placeOf(3, 10));
     const json = JSON.stringify(pod);
     const keys = ["managedFields", "containers", "volumes", "containerStatuses"];
-    const cut = new ArrayCut(keys).apply(json);
+    const cut = apply(new ArrayCut(keys), json);
     expect(cut.length).toBeLessThan(json.length / 4);
     const emptied = JSON.parse(json, (key, value) => (keys.includes(key) && Array.isArray(value) ? [] : value));
     expect(JSON.parse(cut)).toEqual(emptied);
@@ -81,7 +87,7 @@ describe("ArrayCut", () => {
     for (const i of [0, 1, 2, 50]) {
       const pod = pods.pod(i, placeOf(i, 10));
       const json = JSON.stringify({ ...pod, metadata: { ...pod.metadata, uid: `uid-${i}`, resourceVersion: "7" } });
-      const cut = podCut.apply(json);
+      const cut = apply(podCut, json);
       expect(cut.length).toBeLessThan(json.length / 4);
       const whole = toPodRecord(JSON.parse(json), () => true);
       expect(whole?.podIPs).toEqual([placeOf(i, 10).ip]);
@@ -102,5 +108,15 @@ describe("ArrayCut", () => {
       '{"metadata":{"name":"p"}}', // none at all
     ])
       expect(withoutManagedFields(json)).toBe(json);
+  });
+});
+
+describe("ArrayCut on bytes", () => {
+  it("decodes UTF-8 on either side of a cut array whole, and keys of other lengths or bytes stay", () => {
+    const cut = new ArrayCut(["volumes", "é"]);
+    const obj = { a: "🚀é", volumes: [{ name: "😀" }], b: 'ü"', é: [1], volume: [2], volumez: [3], "é ": [4] };
+    const bytes = Buffer.from(JSON.stringify(obj));
+    expect(JSON.parse(cut.applyToBytes(bytes))).toEqual({ ...obj, volumes: [], é: [] });
+    expect(cut.applyToBytes(bytes)).toBe(cut.apply(bytes.toString()));
   });
 });

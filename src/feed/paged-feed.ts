@@ -301,7 +301,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
   }
 
   #onWatchLine(h: FeedHandlers<T>, line: Buffer): void {
-    const event = JSON.parse(this.#cut.apply(line.toString())) as { type: string; object: T & Status };
+    const event = JSON.parse(this.#cut.applyToBytes(line)) as { type: string; object: T & Status };
     if (event.type === "ERROR") {
       const s = event.object;
       throw new ApiStatusError(
