@@ -212,7 +212,7 @@ function checkDeployment(docs: Obj[], expected: { replicas: number; port: number
   it("runs node with semi-spaces of 4 MiB, so that a small cache is not collected over and over", () => {
     const { c } = watcherOf(docs);
     const flags = c.args!.slice(0, -2);
-    expect(flags).toEqual(["--max-semi-space-size=4"]);
+    expect(flags).toEqual(["--max-semi-space-size=4", "--initial-old-space-size=128"]);
     // objects that survive a while make V8 grow the young generation to its largest (32 MiB by default)
     const grow = [
       "const keep = [];",
@@ -224,6 +224,30 @@ function checkDeployment(docs: Obj[], expected: { replicas: number; port: number
     expect(run.status, run.stderr).toBe(0);
     expect(Number(run.stdout)).toBeGreaterThan(0);
     expect(Number(run.stdout)).toBeLessThanOrEqual(8);
+  });
+
+  it("runs node with an old generation of 128 MiB before its first full collection, so that a small heap is not collected whole under updates", () => {
+    const { c } = watcherOf(docs);
+    const flags = c.args!.slice(0, -2);
+    // objects that live, and about 70 MiB more that live long enough to be promoted, then die: as
+    // the records of a small cache under updates
+    const churn = [
+      "const { PerformanceObserver, constants } = require('perf_hooks');",
+      "let full = 0;",
+      "new PerformanceObserver(l => { for (const e of l.getEntries()) if (e.detail.kind === constants.NODE_PERFORMANCE_GC_MAJOR) full++; }).observe({ entryTypes: ['gc'] });",
+      "const live = Array.from({ length: 2e5 }, (_, i) => ({ i, s: 'live' + i }));",
+      "let batch = [];",
+      "for (let i = 0; i < 1.2e6; i++) { batch.push({ i, s: 'gone' + i }); if (batch.length === 2e4) batch = []; }",
+      "setTimeout(() => process.stdout.write(String(full) + ' ' + live.length), 100);",
+    ].join("\n");
+    const fullCollections = (nodeFlags: string[]) => {
+      const run = spawnSync(process.execPath, [...nodeFlags, "-e", churn], { encoding: "utf8" });
+      expect(run.status, run.stderr).toBe(0);
+      return Number(run.stdout.split(" ")[0]);
+    };
+    expect(fullCollections(flags)).toBe(0);
+    // the same without the floor: V8 collects the whole heap well before 128 MiB
+    expect(fullCollections(flags.filter(f => !f.startsWith("--initial-old-space-size")))).toBeGreaterThan(0);
   });
 
   it("starts the module through the shipped launcher, with the PeprStore CRD it no longer applies itself", () => {
