@@ -56,7 +56,12 @@ function endOfStringBytes(json: Buffer, at: number): number {
   return -1;
 }
 
-/** endOfArray, in bytes (UTF-8 never uses a quote, backslash or bracket's byte inside a character). */
+/**
+ * endOfArray, in bytes (UTF-8 never uses a quote, backslash or bracket's byte inside a character).
+ * Its own loop, not endOfArray's over a function that reads a code: this runs for every byte of the
+ * arrays cut, and one loop shared by text and bytes, once it had read both, took about 3× as long
+ * (18 → 50–63 µs for a realistic pod's managedFields).
+ */
 function endOfArrayBytes(json: Buffer, at: number): number {
   let depth = 0;
   for (let i = at; i < json.length; i++) {
