@@ -430,7 +430,7 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
         }
         on.onOpen?.();
         if (on.onChunk) res.setEncoding("utf8"); // a body as text; watch lines as bytes
-        // the start of a line whose end has not come yet (kept as bytes: a line is decoded once, whole)
+        // the start of a line whose end has not come yet (kept as bytes: a line is cut and decoded once it is whole)
         let partial: Buffer[] = [];
         // received lines not yet handled, oldest at `head`; handled in time slices (lineSliceMs)
         let queue: Buffer[] = [];
