@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -34,6 +36,10 @@ describe("concurrent", () => {
     expect(r.p50Ms).toBeGreaterThanOrEqual(3);
     expect(Number.isInteger(r.p50Ms)).toBe(false);
     expect(seen.get("/ok/17?q=1")).toBe("17");
+    // the 4,096 distinct requests are shared out: each connection starts on its own quarter (a
+    // connection answered every 3 ms sends about 330 in the second, so none reaches the next quarter)
+    expect([0, 1024, 2048, 3072].map(n => seen.get(`/ok/${n}?q=1`))).toEqual(["0", "1024", "2048", "3072"]);
+    expect(seen.has("/ok/1023?q=1")).toBe(false);
   });
 
   it("counts an answer of another status as a failure, not a sample", async () => {
@@ -86,6 +92,47 @@ describe("paired", () => {
     // both ways round: b ÷ a is about the inverse
     const q = await paired(fast, slow, 4, 3, 0.3);
     expect(q.aPerB).toBeGreaterThan(2);
+  });
+
+  it("stops a held server's process while the other is loaded, and resumes it for its own turn", async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        "-e",
+        `require("node:http").createServer((q, r) => r.end("{}")).listen(0, "127.0.0.1", function () { console.log(this.address().port) })`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      const port = await new Promise<string>(ok => child.stdout.once("data", (d: Buffer) => ok(d.toString().trim())));
+      const state = () => /\) (\S)/.exec(readFileSync(`/proc/${child.pid}/stat`, "utf8"))![1];
+      // the in-process server notes the child's state as each of its requests arrives
+      const states: string[] = [];
+      const local = createServer((_req, res) => {
+        states.push(state());
+        res.writeHead(200, { "content-length": 2 }).end("{}");
+      });
+      await new Promise<void>(ok => local.listen(0, "127.0.0.1", ok));
+      const url = (base: string) => ({ url: (i: number) => `${base}/${i}` });
+      const p = await paired(
+        url(`http://127.0.0.1:${(local.address() as AddressInfo).port}`),
+        url(`http://127.0.0.1:${port}`),
+        2,
+        2,
+        0.2,
+        { b: { pid: child.pid! } },
+      );
+      await new Promise(ok => local.close(ok));
+      // all the while, but for a request each connection may have sent as its turn ended (2 × 2)
+      expect(states.length).toBeGreaterThan(100);
+      expect(states.filter(x => x !== "T").length).toBeLessThanOrEqual(4);
+      // the child answered its own turns, and runs again after
+      expect(p.b.requests).toBeGreaterThan(0);
+      expect(p.b.failures).toBe(0);
+      expect(state()).not.toBe("T");
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 });
 

@@ -4,6 +4,7 @@
  * are in milliseconds.
  */
 import autocannon from "autocannon";
+import { readFileSync } from "node:fs";
 import { Agent, request } from "node:http";
 import { performance } from "node:perf_hooks";
 
@@ -136,7 +137,12 @@ export interface Throughput extends Latency {
   clients: number;
 }
 
-/** the distinct requests a concurrent load cycles through (each connection from the first) */
+/**
+ * the distinct requests a concurrent load cycles through, shared out among its connections: each
+ * cycles through its own slice. autocannon copies its options, requests included, for every
+ * connection, and builds each request's bytes once before it sends: 16 connections × all 4,096
+ * took 0.4 s a run (12 runs a contender), their own 256 each 0.03 s.
+ */
 const CONCURRENT_REQUESTS = 4096;
 
 /**
@@ -173,16 +179,29 @@ async function answers(load: Load, clients: number, seconds: number, warmSeconds
     if (url.origin !== origin) throw new Error(`a concurrent load has one origin: ${url.origin} is not ${origin}`);
     return { method: "GET" as const, path: url.pathname + url.search, headers: load.headers?.(i) };
   });
+  const slice = Math.ceil(requests.length / clients);
+  let connection = 0;
   const samples: number[] = [];
   let failures = 0;
-  // autocannon builds every client's requests before it sends (16 × 4,096 took 0.4 s): its
-  // duration, and the seconds not counted, start once it has
+  // autocannon builds every client's requests before it sends: its duration, and the seconds not
+  // counted, start once it has
   let warm = Infinity;
   let last = Infinity;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const run = autocannon(
-      // autocannon stops at its first sample tick after `duration`: ticks every 100 ms, not every second
-      { url: origin, connections: clients, duration: seconds + warmSeconds, requests, sampleInt: 100 },
+      {
+        url: origin,
+        connections: clients,
+        // autocannon stops at its first sample tick after `duration`: ticks every 100 ms, not every second
+        duration: seconds + warmSeconds,
+        sampleInt: 100,
+        // the first request only, as autocannon copies it for each connection, which then takes its own slice
+        requests: requests.slice(0, 1),
+        setupClient: client => {
+          const k = connection++ % clients;
+          client.setRequests(requests.slice(k * slice, (k + 1) * slice));
+        },
+      },
       (err, r) => (err ? reject(err) : resolve(r)),
     );
     run.once("start", () => (last = warm = performance.now() + warmSeconds * 1000));
@@ -206,18 +225,51 @@ export interface Paired {
   rounds: number;
 }
 
+/** A server's process, stopped (SIGSTOP) while the other server of a pair is loaded, and resumed (SIGCONT) after. */
+export interface Held {
+  pid: number;
+}
+
+/** a process's state, as /proc/<pid>/stat gives it (R running, S sleeping, T stopped, …) */
+const stateOf = (pid: number) => /\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, "utf8"))?.[1];
+
+/** SIGSTOP, and wait until the process has stopped (a busy one takes its signal when next scheduled) */
+async function stop(pid: number): Promise<void> {
+  process.kill(pid, "SIGSTOP");
+  for (const until = performance.now() + 1000; stateOf(pid) !== "T"; await new Promise(r => setTimeout(r, 1)))
+    if (performance.now() > until) throw new Error(`process ${pid} did not stop within 1 s of SIGSTOP`);
+}
+
 /**
  * `concurrent` on `a` and on `b` in turn, `rounds` times, `seconds` each (after a quarter second
  * that is not counted), a first in even rounds and b first in odd ones. On a shared machine the
  * speed of the same server differs by 2× minutes apart; rounds a second long, side by side, see the
  * same machine, and the median of their ratios is what one server costs against the other.
+ *
+ * `held` processes are stopped while the other one is loaded, so that no work of one's (its
+ * collector's threads finishing after its own turn, say) is charged to the other.
  */
-export async function paired(a: Load, b: Load, clients: number, rounds: number, seconds: number): Promise<Paired> {
+export async function paired(
+  a: Load,
+  b: Load,
+  clients: number,
+  rounds: number,
+  seconds: number,
+  held: { a?: Held; b?: Held } = {},
+): Promise<Paired> {
   const runs = { a: [] as Answers[], b: [] as Answers[] };
   const ratios: number[] = [];
+  const turn = async (key: "a" | "b") => {
+    const other = held[key === "a" ? "b" : "a"];
+    if (other) await stop(other.pid);
+    try {
+      return await answers(key === "a" ? a : b, clients, seconds, 0.25);
+    } finally {
+      if (other) process.kill(other.pid, "SIGCONT");
+    }
+  };
   for (let round = 0; round < rounds; round++) {
-    for (const key of round % 2 === 0 ? (["a", "b"] as const) : (["b", "a"] as const))
-      runs[key].push(await answers(key === "a" ? a : b, clients, seconds, 0.25));
+    for (const key of round % 2 === 0 ? (["a", "b"] as const) : (["b", "a"] as const)) runs[key].push(await turn(key));
     const [x, y] = [runs.a[round], runs.b[round]];
     ratios.push(x.samples.length / x.seconds / (y.samples.length / y.seconds));
   }
