@@ -42,6 +42,7 @@ import {
   type Latency,
   type Load,
 } from "./http-load";
+import { FailedSizes } from "./failed-sizes";
 import { chartSvg, printResults, type BenchResults, type ContenderResult, type SizeResult } from "./report";
 import { NODE_FLAGS } from "../scripts/manifests";
 import { benchPod, namespacesFor, type SimReady, type SimRequest } from "./fleet";
@@ -675,12 +676,8 @@ function cpuTicks(): { total: number; idle: number; steal: number } {
   return { total: ticks.reduce((a, b) => a + b, 0), idle: ticks[3] + ticks[4], steal: ticks[7] ?? 0 };
 }
 
-/**
- * One size's run. A contender not available at a smaller size (`failedAt`: the smallest size each
- * failed at, filled in here) is not run: at 10k pods the Pepr source was not ready within its
- * time-out in some runs, and at 100k it never was, after 30 s of the run.
- */
-async function runSize(pods: number, failedAt: Map<string, number>): Promise<SizeResult> {
+/** One size's run; a contender that fails here is noted in `failed`, and one that failed at a smaller size is not run. */
+async function runSize(pods: number, failed: FailedSizes): Promise<SizeResult> {
   const loadBefore = os.loadavg()[0];
   const ticksBefore = cpuTicks();
   say(`${pods} pods: seeding the simulated cluster`);
@@ -698,9 +695,8 @@ async function runSize(pods: number, failedAt: Map<string, number>): Promise<Siz
     const contenders: ContenderResult[] = [];
     let feedReady = 0;
     for (const plan of PLANS.filter(p => CONTENDERS.includes(p.key))) {
-      const smaller = failedAt.get(plan.key);
-      if (smaller !== undefined && smaller < pods) {
-        const reason = `not run: not available at ${smaller} pods`;
+      const reason = failed.skip(plan.key, pods);
+      if (reason) {
         say(`${pods} pods: ${plan.key} ${reason}`);
         contenders.push({ key: plan.key, available: false, reason });
         continue;
@@ -709,7 +705,7 @@ async function runSize(pods: number, failedAt: Map<string, number>): Promise<Siz
       say(`${pods} pods: ${plan.key}`);
       const result = await runContender(plan, sim, pods, timeout, floor);
       if (plan.key === "feed" && result.available) feedReady = result.startToReadySeconds!;
-      if (!result.available) failedAt.set(plan.key, Math.min(pods, failedAt.get(plan.key) ?? Infinity));
+      if (!result.available) failed.failed(plan.key, pods);
       say(
         result.available
           ? `${plan.key}: ready in ${result.startToReadySeconds!.toFixed(2)} s`
@@ -770,9 +766,9 @@ async function main(): Promise<void> {
   );
   mkdirSync(OUT, { recursive: true });
   // written after every size, so a run stopped early still leaves what it measured (complete: false)
-  const failedAt = new Map<string, number>();
+  const failed = new FailedSizes();
   for (const pods of SIZES) {
-    results.sizes.push(await runSize(pods, failedAt));
+    results.sizes.push(await runSize(pods, failed));
     results.complete = results.sizes.length === SIZES.length;
     results.totalSeconds = (performance.now() - started) / 1000;
     writeFileSync(resolve(OUT, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);
