@@ -48,6 +48,11 @@ function expectLookupFigures(c: ContenderResult) {
   // loaded in turn with the constant route, in BENCH_ROUNDS rounds
   expect(c.lookup?.constant?.rounds).toBe(5);
   positive(c.lookup?.constant?.ratio);
+  // each round's ratio, their median the one above
+  const ratios = [...(c.lookup?.constant?.ratios ?? [])];
+  expect(ratios).toHaveLength(5);
+  ratios.forEach(positive);
+  expect(ratios.sort((x, y) => x - y)[2]).toBe(c.lookup?.constant?.ratio);
   positive(c.lookup?.constant?.concurrent.perSecond);
   expect(c.lookup?.constant?.concurrent.failures).toBe(0);
 }

@@ -76,6 +76,10 @@ describe("paired", () => {
     const [fast, slow] = bases.map(base => ({ url: (i: number) => `${base}/${i}` }));
     const p = await paired(slow, fast, 4, 3, 0.3);
     expect(p.rounds).toBe(3);
+    // each round's ratio, in the order they ran, and their median
+    expect(p.ratios).toHaveLength(3);
+    expect([...p.ratios].sort((x, y) => x - y)[1]).toBe(p.aPerB);
+    for (const r of p.ratios) expect(r).toBeLessThan(0.5);
     expect(p.a.failures + p.b.failures).toBe(0);
     // the slow server answers each of its 4 clients every 4 ms or so: at most 1,000 a second
     expect(p.a.perSecond).toBeLessThanOrEqual(4 / 0.004);

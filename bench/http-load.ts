@@ -223,6 +223,8 @@ export interface Paired {
   /** the median over the rounds of a's answers a second ÷ b's in the same round */
   aPerB: number;
   rounds: number;
+  /** each round's ratio, in the order the rounds ran */
+  ratios: number[];
 }
 
 /** A server's process, stopped (SIGSTOP) while the other server of a pair is loaded, and resumed (SIGCONT) after. */
@@ -273,8 +275,14 @@ export async function paired(
     const [x, y] = [runs.a[round], runs.b[round]];
     ratios.push(x.samples.length / x.seconds / (y.samples.length / y.seconds));
   }
-  ratios.sort((x, y) => x - y);
-  return { a: throughput(runs.a, clients), b: throughput(runs.b, clients), aPerB: quantile(ratios, 0.5), rounds };
+  const sorted = [...ratios].sort((x, y) => x - y);
+  return {
+    a: throughput(runs.a, clients),
+    b: throughput(runs.b, clients),
+    aPerB: quantile(sorted, 0.5),
+    rounds,
+    ratios,
+  };
 }
 
 export interface Paced extends Latency {

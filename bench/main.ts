@@ -489,7 +489,11 @@ async function lookupFigures(
     a: { pid: r.child.pid! },
     b: { pid: floor.child.pid! },
   });
-  return { sequential: seq, concurrent: p.a, constant: { concurrent: p.b, ratio: p.aPerB, rounds: p.rounds } };
+  return {
+    sequential: seq,
+    concurrent: p.a,
+    constant: { concurrent: p.b, ratio: p.aPerB, rounds: p.rounds, ratios: p.ratios },
+  };
 }
 
 interface Plan {

@@ -24,9 +24,9 @@ export interface ContenderResult {
     /**
      * the constant route, loaded in turn with this contender in rounds of a second or less
      * (http-load's `paired`): its answers, and the median of this contender's answers a second ÷
-     * the constant route's in the same round
+     * the constant route's in the same round (each round's in `ratios`, in the order they ran)
      */
-    constant?: { concurrent: Throughput; ratio: number; rounds: number };
+    constant?: { concurrent: Throughput; ratio: number; rounds: number; ratios: number[] };
   };
   underLoad?: {
     updatesPerSecond: number;
