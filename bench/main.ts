@@ -11,8 +11,8 @@
  * process (tsx's loader alone costs about 60 MiB of RSS).
  *
  * Answers a second are measured in rounds: each contender and the constant route, both processes
- * running, are loaded in turn (BENCH_ROUNDS rounds, default 5), and each "÷ constant route" is the
- * median of the rounds' ratios. On a shared machine the same server's speed differs by up to 2×
+ * up, are loaded in turn, the other stopped meanwhile (BENCH_ROUNDS rounds, default 5), and each
+ * "÷ constant route" is the median of the rounds' ratios. On a shared machine the same server's speed differs by up to 2×
  * minutes apart, so a ratio of two figures measured minutes apart measured the machine.
  *
  * Tuning (for a quick run): BENCH_SECONDS (each lookup measurement, default 3; the rounds share it), BENCH_WARMUP_SECONDS
