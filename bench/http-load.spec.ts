@@ -1,9 +1,8 @@
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { concurrent, histogramQuantile, paired, type Buckets } from "./http-load";
+import { concurrent, histogramQuantile, paired, stateOf, type Buckets } from "./http-load";
 
 describe("concurrent", () => {
   const seen = new Map<string, string | undefined>();
@@ -109,9 +108,9 @@ describe("paired", () => {
     );
     try {
       const port = await new Promise<string>(ok => child.stdout.once("data", (d: Buffer) => ok(d.toString().trim())));
-      const state = () => /\) (\S)/.exec(readFileSync(`/proc/${child.pid}/stat`, "utf8"))![1];
+      const state = () => stateOf(child.pid!);
       // the in-process server notes the child's state as each of its requests arrives
-      const states: string[] = [];
+      const states: (string | undefined)[] = [];
       const local = createServer((_req, res) => {
         states.push(state());
         res.writeHead(200, { "content-length": 2 }).end("{}");

@@ -12,8 +12,9 @@
  *
  * Answers a second are measured in rounds: each contender and the constant route, both processes
  * up, are loaded in turn, the other stopped meanwhile (BENCH_ROUNDS rounds, default 5), and each
- * "÷ constant route" is the median of the rounds' ratios. On a shared machine the same server's speed differs by up to 2×
- * minutes apart, so a ratio of two figures measured minutes apart measured the machine.
+ * "÷ constant route" is the median of the rounds' ratios. On a shared machine the same server's
+ * speed differs by up to 2× minutes apart, so a ratio of two figures measured minutes apart
+ * measured the machine.
  *
  * Tuning (for a quick run): BENCH_SECONDS (each lookup measurement, default 3; the rounds share it), BENCH_WARMUP_SECONDS
  * (unmeasured load before each measured phase, default 2), BENCH_LOAD_SECONDS (the 1,000 updates/s

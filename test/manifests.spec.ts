@@ -209,7 +209,7 @@ function checkDeployment(docs: Obj[], expected: { replicas: number; port: number
     }
   });
 
-  it("runs node with semi-spaces of 8 MiB, so that a small cache is not collected over and over", () => {
+  it("runs node with semi-spaces of 8 MiB: a young generation of at most 16 MiB, half of V8's default", () => {
     const { c } = watcherOf(docs);
     const flags = c.args!.slice(0, -2);
     expect(flags).toEqual(["--max-semi-space-size=8", "--initial-old-space-size=128"]);
