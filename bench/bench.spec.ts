@@ -23,7 +23,6 @@ function smokeRun(
           BENCH_SECONDS: "0.3",
           BENCH_WARMUP_SECONDS: "0.5",
           BENCH_LOAD_SECONDS: "1.5",
-          BENCH_SETTLE_SECONDS: "0.5",
           BENCH_WRITES: String(WRITES),
           BENCH_OUT: out,
           ...extraEnv,

@@ -19,7 +19,7 @@
  * Tuning (for a quick run): BENCH_SECONDS (each lookup measurement, default 3; the rounds share it), BENCH_WARMUP_SECONDS
  * (unmeasured load before each measured phase, default 2), BENCH_LOAD_SECONDS (the 1,000 updates/s
  * phase, default 8), BENCH_WRITES (API write → lookup samples, default 40),
- * BENCH_SETTLE_SECONDS (idle time after ready before memory is read, default 12), BENCH_LOAD_RATE
+ * BENCH_LOAD_RATE
  * (lookups a second, and as many forward-auth checks, while the updates flow; default 200), BENCH_CONTENDERS
  * (default feed,pepr,informer; the constant route always runs), BENCH_PLACEMENT (pinned-cluster or shared, below).
  */
@@ -64,7 +64,6 @@ const SECONDS = numberEnv("BENCH_SECONDS", 3);
 const WARMUP_SECONDS = numberEnv("BENCH_WARMUP_SECONDS", 2);
 const LOAD_SECONDS = numberEnv("BENCH_LOAD_SECONDS", 8);
 const WRITES = numberEnv("BENCH_WRITES", 40);
-const SETTLE_SECONDS = numberEnv("BENCH_SETTLE_SECONDS", 12);
 const LOAD_RATE = numberEnv("BENCH_LOAD_RATE", 200);
 const ROUNDS = numberEnv("BENCH_ROUNDS", 5);
 /** each round's seconds for each server: BENCH_SECONDS shared among the rounds, at least 0.2 s */
@@ -195,7 +194,7 @@ async function bundle(file: string): Promise<string> {
 
 async function startChild(file: string, env: Record<string, string>, node: string[] = []): Promise<Running> {
   const child = fork(await bundle(file), [], {
-    execArgv: ["--expose-gc", ...node],
+    execArgv: node,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
@@ -536,7 +535,7 @@ interface Floor {
 
 /**
  * Start the constant route answering `body` (the first answer a contender gives), warm it up and
- * read its sequential latency, once a size: the first contender idles meanwhile.
+ * read its sequential latency, once a size: the first contender waits meanwhile.
  */
 async function startFloor(floor: Floor, body: string, pods: number): Promise<Running> {
   if (floor.running) return floor.running;
@@ -573,11 +572,9 @@ async function runContender(
     const startToReadySeconds = await untilReady(r, t0, readyTimeoutMs, source);
     await source();
     const sample = await send(`${r.url}${lookups(pods).url(0)}`);
-    // idle first, so V8's memory reducer has returned the pages the list's garbage left (about 10 s
-    // after allocation slows): the footprint the process keeps, not the list's leftovers. The
-    // constant route starts meanwhile, in its own process.
-    const [constant] = await Promise.all([startFloor(floor, sample.body, pods), sleep(SETTLE_SECONDS * 1000)]);
+    // read before the constant route starts: the contender's collection would slow the route's first figures
     const memory = await memoryOf(r);
+    const constant = await startFloor(floor, sample.body, pods);
     const lookup = await lookupFigures(r, pods, constant);
     const load = await underLoad(r, sim, pods, plan.podindex);
     const write = await writeToLookup(r.url, sim, pods, plan.key);
