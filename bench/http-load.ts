@@ -184,9 +184,11 @@ async function answers(load: Load, clients: number, seconds: number, warmSeconds
   const samples: number[] = [];
   let failures = 0;
   // autocannon builds every client's requests before it sends: its duration, and the seconds not
-  // counted, start once it has
+  // counted, start once it has. The answers counted are those of the `seconds` after the warm-up:
+  // a server that stalls or answers nothing reads as few or none a second, not as the answers it
+  // gave before it stalled over the time until then
   let warm = Infinity;
-  let last = Infinity;
+  let end = -Infinity;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const run = autocannon(
       {
@@ -204,16 +206,18 @@ async function answers(load: Load, clients: number, seconds: number, warmSeconds
       },
       (err, r) => (err ? reject(err) : resolve(r)),
     );
-    run.once("start", () => (last = warm = performance.now() + warmSeconds * 1000));
+    run.once("start", () => {
+      warm = performance.now() + warmSeconds * 1000;
+      end = warm + seconds * 1000;
+    });
     run.on("response", (_client, status, _bytes, ms) => {
       const now = performance.now();
-      if (now < warm) return;
-      last = now;
+      if (now < warm || now > end) return;
       if (status === (load.expect ?? 200)) samples.push(ms);
       else failures++;
     });
   });
-  return { samples, failures: failures + result.errors, seconds: (last - warm) / 1000 };
+  return { samples, failures: failures + result.errors, seconds };
 }
 
 /** Two servers loaded in turn, and how their answers a second compare in the same seconds. */
