@@ -4,7 +4,9 @@
  * with its memory after the collection V8 makes when told memory is low (the inspector's
  * HeapProfiler.collectGarbage, through an in-process session: no port, no flag). That collection
  * returns to the system at once the pages the list's garbage left, which after a plain `gc()` V8's
- * memory reducer returns only some 10 s later.
+ * memory reducer returns only some 10 s later. The session costs: a process that took one answered
+ * HTTP requests about a quarter slower afterwards (podindex at 1k: 0.74-0.78x the constant route
+ * against 0.98-1.01x), so the bench asks for memory last.
  */
 import { Session } from "node:inspector";
 
@@ -25,8 +27,9 @@ export type ChildMessage = { type: "listening"; port: number } | ChildMemory;
 function collectAllGarbage(): Promise<void> {
   const session = new Session();
   session.connect();
-  return new Promise<void>((ok, fail) => session.post("HeapProfiler.collectGarbage", err => (err ? fail(err) : ok())))
-    .finally(() => session.disconnect());
+  return new Promise<void>((ok, fail) =>
+    session.post("HeapProfiler.collectGarbage", err => (err ? fail(err) : ok())),
+  ).finally(() => session.disconnect());
 }
 
 export function serveBench(port: number): void {

@@ -129,7 +129,7 @@ export function sizeTable(s: SizeResult): string {
   const rate = cs.find(c => c.underLoad)?.underLoad?.lookup.perSecond ?? "–";
   const rows: [string, ...string[]][] = [
     ["start to ready (s)", ...col(c => f1(c.startToReadySeconds))],
-    ["RSS after sync and GC", ...col(c => mib(c.memory?.rssBytes))],
+    ["RSS at the end of its run, after GC", ...col(c => mib(c.memory?.rssBytes))],
     [
       "RSS / heap per pod",
       ...col(c => (c.memory ? `${kib(c.memory.rssPerPodBytes)} / ${kib(c.memory.heapPerPodBytes)}` : "–")),
