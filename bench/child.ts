@@ -5,8 +5,8 @@
  * HeapProfiler.collectGarbage, through an in-process session: no port, no flag). That collection
  * returns to the system at once the pages the list's garbage left, which after a plain `gc()` V8's
  * memory reducer returns only some 10 s later. The session costs: a process that took one answered
- * HTTP requests about a quarter slower afterwards (podindex at 1k: 0.74-0.78x the constant route
- * against 0.98-1.01x), so the bench asks for memory last.
+ * HTTP requests about a quarter slower afterwards (podindex at 1k: 0.46-0.78x the constant route in
+ * five runs against 0.98-1.04x in three), so the bench asks for memory last.
  */
 import { Session } from "node:inspector";
 

@@ -106,7 +106,9 @@ const f1 = (n: number | undefined, digits = 2) => (n === undefined || Number.isN
 const kib = (b: number | undefined) => (b === undefined ? "–" : `${(b / 1024).toFixed(1)} KiB`);
 const mib = (b: number | undefined) => (b === undefined ? "–" : `${(b / 1024 / 1024).toFixed(0)} MiB`);
 const pair = (l: Latency | undefined) => (l ? `${f1(l.p50Ms)} / ${f1(l.p99Ms)}` : "–");
-const ratio = (a: number | undefined, b: number | undefined) => (a && b ? (a / b).toFixed(2) : "–");
+// a contender that answered nothing reads 0.00, not "–" (which says it was not measured)
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a === undefined || !b || !Number.isFinite(a / b) ? "–" : (a / b).toFixed(2);
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map(r => r[c].length)));
