@@ -130,6 +130,12 @@ describe("npm run bench (a 200-pod smoke run)", () => {
     expect(size.cpuStealShare).toBeLessThan(1);
     positive(size.pagedList.seconds);
     expect(size.pagedList.pageSize).toBe(500);
+    // where the run's time went: each contender's part, within the size's, within the run's
+    for (const c of size.contenders) positive(c.benchSeconds);
+    const parts = size.contenders.reduce((n, c) => n + c.benchSeconds!, size.seedSeconds + size.pagedList.seconds);
+    expect(parts).toBeLessThanOrEqual(size.seconds!);
+    expect(size.seconds).toBeLessThanOrEqual(results.totalSeconds);
+    expect(run.stdout).toContain("its part of the bench (s)");
     expect(size.contenders.map(c => c.key)).toEqual(["feed", "pepr", "informer", "constant"]);
     const [feed, pepr, informer, constant] = size.contenders;
     expectContenderFigures(feed, true);

@@ -681,6 +681,7 @@ function cpuTicks(): { total: number; idle: number; steal: number } {
 
 /** One size's run; a contender that fails here is noted in `failed`, and one that failed at a smaller size is not run. */
 async function runSize(pods: number, failed: FailedSizes): Promise<SizeResult> {
+  const sizeStarted = performance.now();
   const loadBefore = os.loadavg()[0];
   const ticksBefore = cpuTicks();
   say(`${pods} pods: seeding the simulated cluster`);
@@ -706,7 +707,9 @@ async function runSize(pods: number, failed: FailedSizes): Promise<SizeResult> {
       }
       const timeout = plan.key === "pepr" ? Math.max(20_000, 2000 * feedReady) : 600_000;
       say(`${pods} pods: ${plan.key}`);
+      const began = performance.now();
       const result = await runContender(plan, sim, pods, timeout, floor);
+      result.benchSeconds = (performance.now() - began) / 1000;
       if (plan.key === "feed" && result.available) feedReady = result.startToReadySeconds!;
       if (!result.available) failed.failed(plan.key, pods);
       say(
@@ -717,19 +720,20 @@ async function runSize(pods: number, failed: FailedSizes): Promise<SizeResult> {
       contenders.push(result);
     }
     say(`${pods} pods: constant Fastify route`);
-    contenders.push(
-      await runConstant(
-        floor,
-        pods,
-        contenders.find(c => c.lookup?.constant),
-      ),
+    const began = performance.now();
+    const constant = await runConstant(
+      floor,
+      pods,
+      contenders.find(c => c.lookup?.constant),
     );
+    contenders.push({ ...constant, benchSeconds: (performance.now() - began) / 1000 });
     return {
       pods,
       namespaces,
       slices,
       podBytes,
       seedSeconds,
+      seconds: (performance.now() - sizeStarted) / 1000,
       pagedList: { seconds: list.seconds, bytes: list.bytes, pageSize: 500 },
       clusterCpus: cpusOf(sim.child.pid!),
       contenders,
