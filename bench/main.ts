@@ -16,12 +16,12 @@
  * speed differs by up to 2× minutes apart, so a ratio of two figures measured minutes apart
  * measured the machine.
  *
- * Tuning (for a quick run): BENCH_SECONDS (each lookup measurement, default 3; the rounds share it), BENCH_WARMUP_SECONDS
- * (unmeasured load before each measured phase, default 2), BENCH_LOAD_SECONDS (the 1,000 updates/s
- * phase, default 8), BENCH_WRITES (API write → lookup samples, default 40),
- * BENCH_LOAD_RATE
- * (lookups a second, and as many forward-auth checks, while the updates flow; default 200), BENCH_CONTENDERS
- * (default feed,pepr,informer; the constant route always runs), BENCH_PLACEMENT (pinned-cluster or shared, below).
+ * Tuning (for a quick run): BENCH_SECONDS (each lookup measurement, default 3; the rounds share
+ * it), BENCH_WARMUP_SECONDS (unmeasured load before each measured phase, default 2),
+ * BENCH_LOAD_SECONDS (the 1,000 updates/s phase, default 8), BENCH_WRITES (API write → lookup
+ * samples, default 40), BENCH_LOAD_RATE (lookups a second, and as many forward-auth checks, while
+ * the updates flow; default 200), BENCH_CONTENDERS (default feed,pepr,informer; the constant route
+ * always runs), BENCH_PLACEMENT (pinned-cluster or shared, below).
  */
 import { build } from "esbuild";
 import { execFileSync, fork, type ChildProcess } from "node:child_process";
