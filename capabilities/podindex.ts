@@ -1,3 +1,4 @@
+import { Watcher, WatchEvent } from "kubernetes-fluent-client/dist/fluent/watch.js";
 import { Capability, K8s, Log, a, kind } from "pepr";
 import { PodIndexApp } from "../src/app";
 import type { PodLike } from "../src/cache/pod-record";
@@ -20,6 +21,27 @@ function whyListFailed(what: string, err: { status?: number; statusText?: string
   if (err.statusText === "fetch failed") return "the apiserver cannot be reached";
   return `listing ${what} failed: ${err.status ?? ""} ${err.statusText ?? String(err)}`.trim();
 }
+
+/**
+ * Pepr 1.1.4 logs each list its watchers receive as `JSON.stringify(list, undefined, 2)`, built at
+ * any log level (`registerWatchEventHandlers`): at 10k realistic pods that is 377M characters and
+ * about 2 s of blocked event loop for each Pod binding's list, at its start and every relist (600 s),
+ * and from about 14k pods the string is longer than V8 allows, so the list throws and KFC skips its
+ * items and its resourceVersion. Every watcher in this process logs a list's size instead. Patched
+ * on KFC's Watcher (the one module both Pepr and this file load) because Pepr does not expose its
+ * watchers; the listeners are swapped when a watch starts, after Pepr has registered them.
+ */
+const startWatch = Watcher.prototype.start;
+Watcher.prototype.start = function (this: Watcher<never>) {
+  this.events.removeAllListeners(WatchEvent.LIST);
+  this.events.on(WatchEvent.LIST, (list: { items?: unknown[]; metadata?: { resourceVersion?: string } }) =>
+    Log.debug(
+      { items: list.items?.length ?? 0, resourceVersion: list.metadata?.resourceVersion },
+      "Watch event list received",
+    ),
+  );
+  return startWatch.call(this);
+};
 
 /** PODINDEX_SOURCE, read at import (starting nothing: `pepr build` imports this too); a bad value throws its ConfigError here. */
 const source = podSource();

@@ -2,10 +2,10 @@ import { K8s, kind } from "kubernetes-fluent-client";
 import { execFile } from "node:child_process";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { SimulatedApiServer } from "../apiserver/server";
 import { replacePodBehindOutage, startCluster } from "../support/cluster";
-import { eventually, startModule } from "../support/module";
+import { eventually, importPepr, startModule } from "../support/module";
 import { makeSlice } from "../support/slices";
 import { PodIndex } from "../../src/kinds/podindex";
 
@@ -29,6 +29,8 @@ describe("PODINDEX_SOURCE=pepr: pods and EndpointSlices through Pepr bindings", 
   let stop: () => Promise<void>;
   /** /readyz right after the module started, while its first pod list was still being answered */
   let firstReadyz: { status: number; body: { waitingFor?: string[] } };
+  /** what Pepr's watchers logged at debug level about the lists they received (logged at any level, then dropped) */
+  const listLogs: unknown[][] = [];
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies, asserted field by field
   const get = async (path: string): Promise<{ status: number; body: any }> => {
@@ -89,6 +91,12 @@ describe("PODINDEX_SOURCE=pepr: pods and EndpointSlices through Pepr bindings", 
     await slice("web-early", ["10.44.0.1"]);
     // pod lists answer slowly while the module starts (its own and the bindings'): /readyz must wait
     const slowLists = sim.faults.add({ resource: "pods", on: "list", action: { type: "delay", ms: 2000 } });
+    const { Log } = await importPepr();
+    const debug = Log.debug.bind(Log);
+    vi.spyOn(Log, "debug").mockImplementation((...args: unknown[]) => {
+      if (args.some(a => typeof a === "string" && a.startsWith("Watch event list received"))) listLogs.push(args);
+      return (debug as (...a: unknown[]) => void)(...args);
+    });
     const mod = await startModule();
     url = mod.url;
     stop = () => mod.app.stop();
@@ -103,6 +111,7 @@ describe("PODINDEX_SOURCE=pepr: pods and EndpointSlices through Pepr bindings", 
   afterAll(async () => {
     await stop?.();
     await sim?.close();
+    vi.restoreAllMocks();
     delete process.env.PODINDEX_SOURCE;
   });
 
@@ -124,6 +133,16 @@ describe("PODINDEX_SOURCE=pepr: pods and EndpointSlices through Pepr bindings", 
     expect(events("EndpointSlice")).toEqual(["CREATEORUPDATE", "DELETE"]);
     expect(pagedWatches(sim, PODS)).toBe(0);
     expect(pagedWatches(sim, SLICES)).toBe(0);
+  });
+
+  it("logs each list its bindings' watchers receive by its size, never serialising the list (Pepr 1.1.4 pretty-prints it)", () => {
+    const pods = listLogs.filter(([fields]) => JSON.stringify(fields).includes('"items":1'));
+    expect(pods.length).toBeGreaterThanOrEqual(2);
+    for (const args of listLogs) {
+      expect(args).toHaveLength(2);
+      expect(args[0]).toEqual({ items: expect.any(Number), resourceVersion: expect.any(String) });
+      expect(args[1]).toBe("Watch event list received");
+    }
   });
 
   it("follows a pod through creation, getting an IP, relabelling and deletion", async () => {

@@ -3,6 +3,20 @@ import type { PodIndexApp, StartConfig } from "../../src/app";
 import { TrustedProxies } from "../../src/forward-auth/client-ip";
 
 /**
+ * Pepr as the module's process imports it: in watch mode, with package.json's pepr.env (Pepr reads
+ * PEPR_* when it is imported, so a test that needs Pepr's exports before startModule() takes them
+ * from here, not from a static import).
+ */
+export async function importPepr(): Promise<typeof import("pepr")> {
+  const pkg = (await import("../../package.json")).default;
+  // what the deployed watcher gets from package.json's pepr.env
+  for (const [key, value] of Object.entries(pkg.pepr.env as Record<string, string>)) process.env[key] ??= value;
+  process.env.PEPR_WATCH_MODE = "true";
+  process.env.LOG_LEVEL ??= "warn";
+  return import("pepr");
+}
+
+/**
  * Runs the real Pepr module in this process, as the deployed watcher does (PEPR_WATCH_MODE),
  * without its TLS admission server (deferStart), and starts podindex's lookup server.
  * Pepr decides at import time whether watches register, so it is imported only here, after the
@@ -15,11 +29,7 @@ export async function startModule(
   more: Partial<StartConfig> = {},
 ): Promise<{ app: PodIndexApp; port: number; url: string }> {
   const pkg = (await import("../../package.json")).default;
-  // what the deployed watcher gets from package.json's pepr.env (Pepr reads PEPR_* when it is imported)
-  for (const [key, value] of Object.entries(pkg.pepr.env as Record<string, string>)) process.env[key] ??= value;
-  process.env.PEPR_WATCH_MODE = "true";
-  process.env.LOG_LEVEL ??= "warn";
-  const { PeprModule } = await import("pepr");
+  const { PeprModule } = await importPepr();
   const { PodIndexCapability, podIndexApp } = await import("../../capabilities/podindex");
   new PeprModule(pkg, [PodIndexCapability], { deferStart: true });
   const started = await podIndexApp.start({
