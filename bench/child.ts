@@ -9,6 +9,7 @@
  * five runs against 0.98-1.04x in three), so the bench asks for memory last.
  */
 import { Session } from "node:inspector";
+import { getHeapStatistics } from "node:v8";
 
 export interface ChildMemory {
   type: "memory";
@@ -19,6 +20,8 @@ export interface ChildMemory {
   arrayBuffers: number;
   /** the highest RSS the process reached, in bytes */
   maxRss: number;
+  /** how large V8 lets its heap grow, in bytes (--max-old-space-size, or V8's default for the machine) */
+  heapLimit: number;
 }
 
 export type ChildMessage = { type: "listening"; port: number } | ChildMemory;
@@ -37,7 +40,12 @@ export function serveBench(port: number): void {
     if (msg !== "memory") return;
     await collectAllGarbage();
     const m = process.memoryUsage();
-    const report: ChildMemory = { type: "memory", ...m, maxRss: process.resourceUsage().maxRSS * 1024 };
+    const report: ChildMemory = {
+      type: "memory",
+      ...m,
+      maxRss: process.resourceUsage().maxRSS * 1024,
+      heapLimit: getHeapStatistics().heap_size_limit,
+    };
     process.send!(report);
   });
   // the bench ends a contender by closing its IPC channel

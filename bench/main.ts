@@ -43,7 +43,7 @@ import {
   type Latency,
   type Load,
 } from "./http-load";
-import { FailedSizes } from "./failed-sizes";
+import { Skips } from "./skips";
 import { chartSvg, printResults, type BenchResults, type ContenderResult, type SizeResult } from "./report";
 import { NODE_FLAGS } from "../scripts/manifests";
 import { benchPod, namespacesFor, type SimReady, type SimRequest } from "./fleet";
@@ -176,8 +176,19 @@ interface Running {
 /** where contenders are bundled: inside node_modules, so that their packages resolve from there */
 const BUNDLES = resolve(__dirname, "../node_modules/.cache/podindex-bench");
 
-/** Bundle a contender (bench/<file>.ts) as `pepr build` does the module: our code in one file, packages external. */
-async function bundle(file: string): Promise<string> {
+const bundles = new Map<string, Promise<string>>();
+
+/**
+ * Bundle a contender (bench/<file>.ts) as `pepr build` does the module: our code in one file,
+ * packages external. Once a run: every size starts the same code.
+ */
+function bundle(file: string): Promise<string> {
+  let made = bundles.get(file);
+  if (!made) bundles.set(file, (made = bundleNow(file)));
+  return made;
+}
+
+async function bundleNow(file: string): Promise<string> {
   const outfile = resolve(BUNDLES, file.replace(/\.ts$/, ".cjs"));
   await build({
     entryPoints: [resolve(__dirname, file)],
@@ -587,6 +598,7 @@ async function runContender(
         rssBytes: memory.rss,
         heapUsedBytes: memory.heapUsed,
         maxRssBytes: memory.maxRss,
+        heapLimitBytes: memory.heapLimit,
         rssPerPodBytes: memory.rss / pods,
         heapPerPodBytes: memory.heapUsed / pods,
       },
@@ -679,8 +691,8 @@ function cpuTicks(): { total: number; idle: number; steal: number } {
   return { total: ticks.reduce((a, b) => a + b, 0), idle: ticks[3] + ticks[4], steal: ticks[7] ?? 0 };
 }
 
-/** One size's run; a contender that fails here is noted in `failed`, and one that failed at a smaller size is not run. */
-async function runSize(pods: number, failed: FailedSizes): Promise<SizeResult> {
+/** One size's run; each contender's failure or heap is noted in `skips`, which may rule it out at a larger size. */
+async function runSize(pods: number, skips: Skips): Promise<SizeResult> {
   const sizeStarted = performance.now();
   const loadBefore = os.loadavg()[0];
   const ticksBefore = cpuTicks();
@@ -699,7 +711,7 @@ async function runSize(pods: number, failed: FailedSizes): Promise<SizeResult> {
     const contenders: ContenderResult[] = [];
     let feedReady = 0;
     for (const plan of PLANS.filter(p => CONTENDERS.includes(p.key))) {
-      const reason = failed.skip(plan.key, pods);
+      const reason = skips.skip(plan.key, pods);
       if (reason) {
         say(`${pods} pods: ${plan.key} ${reason}`);
         contenders.push({ key: plan.key, available: false, reason });
@@ -711,7 +723,8 @@ async function runSize(pods: number, failed: FailedSizes): Promise<SizeResult> {
       const result = await runContender(plan, sim, pods, timeout, floor);
       result.benchSeconds = (performance.now() - began) / 1000;
       if (plan.key === "feed" && result.available) feedReady = result.startToReadySeconds!;
-      if (!result.available) failed.failed(plan.key, pods);
+      if (!result.available) skips.failed(plan.key, pods);
+      else skips.measured(plan.key, pods, result.memory!.heapUsedBytes, result.memory!.heapLimitBytes);
       say(
         result.available
           ? `${plan.key}: ready in ${result.startToReadySeconds!.toFixed(2)} s`
@@ -773,9 +786,9 @@ async function main(): Promise<void> {
   );
   mkdirSync(OUT, { recursive: true });
   // written after every size, so a run stopped early still leaves what it measured (complete: false)
-  const failed = new FailedSizes();
+  const skips = new Skips();
   for (const pods of SIZES) {
-    results.sizes.push(await runSize(pods, failed));
+    results.sizes.push(await runSize(pods, skips));
     results.complete = results.sizes.length === SIZES.length;
     results.totalSeconds = (performance.now() - started) / 1000;
     writeFileSync(resolve(OUT, "latest.json"), `${JSON.stringify(results, null, 2)}\n`);

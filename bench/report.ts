@@ -17,6 +17,8 @@ export interface ContenderResult {
     rssBytes: number;
     heapUsedBytes: number;
     maxRssBytes: number;
+    /** V8's limit on its heap (a contender whose heap would pass it at the next size is not run there) */
+    heapLimitBytes: number;
     rssPerPodBytes: number;
     heapPerPodBytes: number;
   };

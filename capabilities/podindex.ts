@@ -16,9 +16,17 @@ import { PodIndex } from "../src/kinds/podindex";
  * slices do not come through Pepr bindings (each binding opens its own list+watch and none
  * receives every event type); they come through the app's paged feeds.
  */
-/** KFC rejects with the response (status, statusText), or with status 400 "fetch failed" when it cannot connect. */
-function whyListFailed(what: string, err: { status?: number; statusText?: string }): string {
+/**
+ * KFC rejects with the response (status, statusText), or with status 400 "fetch failed" when it
+ * cannot connect. An answer it could not read (cut mid-body, not JSON, or longer than V8's longest
+ * string) keeps its status, 200, with the reading's error as `e`.
+ */
+function whyListFailed(what: string, err: { status?: number; statusText?: string; e?: unknown }): string {
   if (err.statusText === "fetch failed") return "the apiserver cannot be reached";
+  if (err.e instanceof Error) {
+    const cause = err.e.cause instanceof Error ? `: ${err.e.cause.message}` : "";
+    return `listing ${what} failed: its answer (HTTP ${err.status}) could not be read: ${err.e.message}${cause}`;
+  }
   return `listing ${what} failed: ${err.status ?? ""} ${err.statusText ?? String(err)}`.trim();
 }
 

@@ -187,6 +187,20 @@ describe("simulated kube-apiserver faults", () => {
     expect(await getError(`${sim.url}/apis/discovery.k8s.io/v1/endpointslices`)).toBeUndefined();
   });
 
+  it("cuts a list page in the middle: 200 headers with the whole length, half the JSON, then ECONNRESET", async () => {
+    for (const n of ["a", "b", "c"]) pod(n);
+    sim.faults.add({ resource: "pods", on: "list", action: { type: "cutBody" }, times: 1 });
+    const cut = rawGet(sim.url, "/api/v1/namespaces/default/pods");
+    await cut.closed;
+    const whole = await fetch(`${sim.url}/api/v1/namespaces/default/pods`).then(r => r.text());
+    const { status, headers, body, ended } = cut.view();
+    expect([status, ended]).toEqual([200, "reset"]);
+    expect(Number(headers["content-length"])).toBe(Buffer.byteLength(whole));
+    expect(body.length).toBeGreaterThan(0);
+    expect(body.length).toBeLessThan(whole.length);
+    expect(whole.startsWith(body)).toBe(true);
+  });
+
   it("ends a watch at once when told: 200 watch headers, no event, the chunked terminator", async () => {
     pod("a");
     sim.faults.add({ on: "watch", action: { type: "endAtOnce" }, times: 1 });
@@ -307,6 +321,7 @@ describe("simulated kube-apiserver faults", () => {
     expect(add({ on: "watch", action: { type: "status", code: 404 } })).toThrow(/status code must be one of/);
     expect(add({ on: [], action: { type: "reset" } })).toThrow(/"on" must name/);
     expect(add({ on: "list", action: { type: "reset" }, times: 0 })).toThrow(/"times"/);
+    expect(add({ on: "watch", action: { type: "cutBody" } })).toThrow(/acts on lists and continue pages only/);
     expect(add({ on: "watch", action: { type: "explode" } })).toThrow(/unknown action/);
   });
 });

@@ -17,7 +17,9 @@ export type FaultAction =
   /** watch: nothing more after N events (no bookmarks, no timeout), the socket stays open; list: never answered */
   | { type: "stall"; afterEvents?: number }
   /** a slow list page, or slow watch headers */
-  | { type: "delay"; ms: number };
+  | { type: "delay"; ms: number }
+  /** list: 200 headers and the first half of the page, then a TCP RST (a connection lost mid-answer) */
+  | { type: "cutBody" };
 
 export interface FaultRule {
   /** plural, e.g. "pods", "endpointslices"; default any */
@@ -30,6 +32,7 @@ export interface FaultRule {
 
 const KINDS: readonly RequestKind[] = ["list", "continue", "watch"];
 const WATCH_ONLY = new Set(["endAtOnce", "cutAfter"]);
+const LIST_ONLY = new Set(["cutBody"]);
 const CODES = new Set([410, 429, 500, 503]);
 
 const isCount = (n: unknown, min: number) => typeof n === "number" && Number.isInteger(n) && n >= min;
@@ -43,6 +46,7 @@ function check(rule: FaultRule): Set<RequestKind> {
     throw bad(`"on" must name one or more of ${KINDS.join(", ")}`);
   if (rule.times !== undefined && !isCount(rule.times, 1)) throw bad(`"times" must be a whole number ≥ 1`);
   if (WATCH_ONLY.has(a?.type) && [...kinds].some(k => k !== "watch")) throw bad(`${a.type} acts on watches only`);
+  if (LIST_ONLY.has(a?.type) && kinds.has("watch")) throw bad(`${a.type} acts on lists and continue pages only`);
   if (a?.type === "status" && !CODES.has(a.code)) throw bad(`status code must be one of ${[...CODES].join(", ")}`);
   if (a?.type === "status" && a.retryAfterSeconds !== undefined && !isCount(a.retryAfterSeconds, 1))
     throw bad(`retryAfterSeconds must be a whole number ≥ 1`);
@@ -50,7 +54,8 @@ function check(rule: FaultRule): Set<RequestKind> {
   if (a?.type === "stall" && a.afterEvents !== undefined && !isCount(a.afterEvents, 0))
     throw bad(`stall.afterEvents must be a whole number ≥ 0`);
   if (a?.type === "delay" && !(typeof a.ms === "number" && a.ms >= 0)) throw bad(`delay.ms must be ≥ 0`);
-  if (!["status", "reset", "endAtOnce", "cutAfter", "stall", "delay"].includes(a?.type)) throw bad(`unknown action`);
+  if (!["status", "reset", "endAtOnce", "cutAfter", "stall", "delay", "cutBody"].includes(a?.type))
+    throw bad(`unknown action`);
   return kinds;
 }
 

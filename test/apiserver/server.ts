@@ -168,7 +168,14 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
   const faults = new Faults();
   const stopController = opts.endpointSliceController ? startEndpointSliceController(store) : () => {};
 
-  async function list(res: ServerResponse, t: Target, query: URLSearchParams, accept: string): Promise<void> {
+  /** A list page; `cut`: its first half only, then a TCP RST (the cutBody fault). */
+  async function list(
+    res: ServerResponse,
+    t: Target,
+    query: URLSearchParams,
+    accept: string,
+    cut = false,
+  ): Promise<void> {
     const asked = Number(checkResourceVersion(query.get("resourceVersion")) ?? 0);
     if (asked > store.resourceVersion && query.get("resourceVersionMatch") !== "Exact") {
       // kube-apiserver waits ~3 s for its cache to reach a version from the future, then gives up
@@ -231,7 +238,11 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
     // served as stored: serialised at once, never changed
     const items = page.items;
     if (accept.includes("as=Table")) return send(res, 200, toTable(t.type, items, listRv, includeObjectOf(query)));
-    sendJson(res, 200, listJson({ kind: `${t.type.kind}List`, apiVersion: apiVersionOf(t.type), metadata }, items));
+    const text = listJson({ kind: `${t.type.kind}List`, apiVersion: apiVersionOf(t.type), metadata }, items);
+    if (!cut) return sendJson(res, 200, text);
+    res.writeHead(200, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) });
+    // as cutAfter's reset: the RST waits for the client to read what was written, or it can overtake it
+    res.write(text.slice(0, text.length >> 1), () => setTimeout(() => res.socket?.resetAndDestroy(), 10));
   }
 
   function watch(
@@ -479,7 +490,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Simul
         if (kind === "watch") return watch(req, res, t, url.searchParams, fault);
         const delay = opts.listDelayMs?.[t.type.plural];
         if (delay) await sleep(delay);
-        return await list(res, t, url.searchParams, String(req.headers.accept ?? ""));
+        return await list(res, t, url.searchParams, String(req.headers.accept ?? ""), fault?.type === "cutBody");
       }
       await write(req, res, t, url.searchParams, bytes);
     } catch (err) {

@@ -31,6 +31,8 @@ describe("PODINDEX_SOURCE=pepr: pods and EndpointSlices through Pepr bindings", 
   let firstReadyz: { status: number; body: { waitingFor?: string[] } };
   /** what Pepr's watchers logged at debug level about the lists they received (logged at any level, then dropped) */
   const listLogs: unknown[][] = [];
+  /** the warnings the module logged */
+  const warnings: unknown[][] = [];
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON bodies, asserted field by field
   const get = async (path: string): Promise<{ status: number; body: any }> => {
@@ -96,6 +98,11 @@ describe("PODINDEX_SOURCE=pepr: pods and EndpointSlices through Pepr bindings", 
     vi.spyOn(Log, "debug").mockImplementation((...args: unknown[]) => {
       if (args.some(a => typeof a === "string" && a.startsWith("Watch event list received"))) listLogs.push(args);
       return (debug as (...a: unknown[]) => void)(...args);
+    });
+    const warn = Log.warn.bind(Log);
+    vi.spyOn(Log, "warn").mockImplementation((...args: unknown[]) => {
+      warnings.push(args);
+      return (warn as (...a: unknown[]) => void)(...args);
     });
     const mod = await startModule();
     url = mod.url;
@@ -227,6 +234,36 @@ describe("PODINDEX_SOURCE=pepr: pods and EndpointSlices through Pepr bindings", 
     await eventually(async () => expect((await podAt("10.44.0.1")).body.pod?.annotations).toEqual({ team: "blue" }));
     expect(sim.requests.slice(before).filter(r => r.path === PODS).length).toBeGreaterThanOrEqual(1);
     expect((await podAt("10.44.0.50")).body.pod?.name).toBe("plain");
+  });
+
+  it("says why a pod list cut mid-answer failed, lists again, and keeps serving", async () => {
+    const from = warnings.length;
+    sim.faults.add({ resource: "pods", on: "list", action: { type: "cutBody" }, times: 1 });
+    // a new exposed annotation key makes the pod feed list again
+    await K8s(PodIndex).Apply(
+      {
+        apiVersion: "podindex.dev/v1alpha1",
+        kind: "PodIndex",
+        metadata: { name: "web" },
+        spec: {
+          namespaces: ["apps"],
+          podSelector: { matchLabels: { app: "web" } },
+          services: {},
+          expose: { annotations: ["team", "cost-centre"] },
+        },
+      },
+      { force: true },
+    );
+    const why = await eventually(() => {
+      const messages = warnings.slice(from).map(([fields]) => String((fields as { err?: Error }).err?.message));
+      const cut = messages.find(m => m.startsWith("listing Pods failed"));
+      expect(cut).toBeDefined();
+      return cut!;
+    }, 15_000);
+    expect(why).toMatch(/^listing Pods failed: its answer \(HTTP 200\) could not be read: \S/);
+    expect(why).not.toMatch(/200 OK$/);
+    await eventually(async () => expect((await get("/readyz")).status).toBe(200), 15_000);
+    expect((await podAt("10.44.0.1")).body.pod?.name).toBe("early");
   });
 
   it("catches up after a watch outage: a pod deleted meanwhile is gone, its IP's new owner is found, and it keeps following", async () => {
