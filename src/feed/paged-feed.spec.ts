@@ -428,6 +428,14 @@ describe("PagedFeed", () => {
       expect(String(errors[0])).toMatch(/nothing received for 300 ms/);
     });
 
+    it("lists again after a page cut mid-answer, saying so, and delivers every object once", async () => {
+      sim.faults.add({ resource: "pods", on: "continue", action: { type: "cutBody" }, times: 1 });
+      start();
+      await eventually(() => expect(synced).toBe(1), 3000);
+      expect(events).toEqual(["ADDED a", "ADDED b", "ADDED c", "ADDED d", "ADDED e"]);
+      expect(errors.map(String)).toEqual([expect.stringMatching(/^Error: GET \/api\/v1\/pods: .*ECONNRESET/)]);
+    });
+
     it("abandons a list page not answered within requestTimeoutMs and lists again", async () => {
       sim.faults.add({ resource: "pods", on: "continue", action: { type: "stall" }, times: 1 });
       start({ requestTimeoutMs: 300 });

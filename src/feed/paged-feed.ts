@@ -496,7 +496,8 @@ export class PagedFeed<T extends Tracked> implements ObjectFeed<T> {
       });
       req.on("socket", socket => socket.setKeepAlive(true, KEEPALIVE_MS));
       if (on.onSent) req.on("finish", on.onSent);
-      req.on("error", settle);
+      // the request's own errors (refused, reset before or during the answer) name the request too
+      req.on("error", err => settle(new Error(`${what}: ${err.message}`, { cause: err })));
       if (on.totalMs !== undefined)
         total = setTimeout(() => settle(new Error(`${what}: no full answer within ${on.totalMs} ms`)), on.totalMs);
       armIdle();
